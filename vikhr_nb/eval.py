@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .core import *
 
 # %% auto #0
-__all__ = ['context_token_id', 'nll_totals', 'bits_per_char']
+__all__ = ['context_token_id', 'nll_totals', 'bits_per_char', 'generation_speed', 'choice_logprobs', 'mc_accuracy']
 
 # %% ../nbs/09_eval.ipynb #c07e31a1
 def context_token_id(tokenizer) -> int:
@@ -88,3 +88,89 @@ def bits_per_char(model, # a causal LM
     r = nll_totals(model, tokenizer, texts, **kwargs)
     return {'bpc': r['nll_bits'] / r['n_chars'], 'bpb': r['nll_bits'] / r['n_bytes'],
             'bits_per_token': r['nll_bits'] / max(r['n_tokens'], 1), **r}
+
+# %% ../nbs/09_eval.ipynb #d8c62851
+@torch.no_grad()
+def generation_speed(model, # a causal LM
+                     tokenizer, # its tokenizer
+                     prompts:list, # prompts (strings), the same for every model compared
+                     max_new_tokens:int=32, # tokens generated per prompt (exactly this many)
+                     warmup:int=1, # untimed warm-up generations
+                     **gen_kwargs, # passed to `generate` (default: greedy)
+                    ) -> dict:
+    "Words, characters and tokens generated per second of wall time on `prompts`."
+    if not prompts: raise VikhrError('no prompts to time generation on.')
+    dev = next(model.parameters()).device
+    kw = {'do_sample': False, 'max_new_tokens': max_new_tokens, 'min_new_tokens': max_new_tokens,
+          'pad_token_id': tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id, **gen_kwargs}
+    was_training = model.training; model.eval()
+    def _gen(p):
+        enc = tokenizer(p, return_tensors='pt').to(dev)
+        out = model.generate(**enc, **kw)
+        return out[0, enc['input_ids'].shape[1]:]
+    for p in prompts[:warmup]: _gen(p)
+    n_words = n_chars = n_tokens = 0; secs = 0.; samples = []
+    for p in prompts:
+        if dev.type == 'cuda': torch.cuda.synchronize()
+        t0 = time.perf_counter(); new = _gen(p)
+        if dev.type == 'cuda': torch.cuda.synchronize()
+        secs += time.perf_counter() - t0
+        text = tokenizer.decode(new, skip_special_tokens=True)
+        n_words += len(text.split()); n_chars += len(text); n_tokens += len(new); samples.append(text)
+    model.train(was_training)
+    return {'words_per_s': n_words/secs, 'chars_per_s': n_chars/secs, 'tokens_per_s': n_tokens/secs,
+            'seconds': secs, 'n_words': n_words, 'n_chars': n_chars, 'n_tokens': n_tokens, 'samples': samples}
+
+# %% ../nbs/09_eval.ipynb #bd38fea3
+def _encode_pair(tokenizer, context:str, continuation:str):
+    "Token ids of `context` and of `continuation` after it, split as lm-eval does."
+    n = len(context) - len(context.rstrip())
+    if n: context, continuation = context[:-n], context[-n:] + continuation
+    whole = tokenizer(context + continuation, add_special_tokens=False).input_ids
+    ctx = tokenizer(context, add_special_tokens=False).input_ids
+    return ctx, whole[len(ctx):]
+
+# %% ../nbs/09_eval.ipynb #3c1a3a68
+@torch.no_grad()
+def choice_logprobs(model, # a causal LM
+                    tokenizer, # its tokenizer
+                    pairs:list, # (context, continuation) string pairs
+                    batch_size:int=8, # sequences per forward pass
+                   ) -> list:
+    "Summed log-probability of each continuation given its context."
+    dev = next(model.parameters()).device
+    encs = [_encode_pair(tokenizer, c, x) for c, x in pairs]
+    order = sorted(range(len(encs)), key=lambda i: -len(encs[i][0]) - len(encs[i][1]))
+    res = [0.] * len(encs)
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b+batch_size]
+        seqs = [(encs[i][0] + encs[i][1]) for i in idx]
+        L = max(map(len, seqs))
+        ids = torch.zeros((len(idx), L), dtype=torch.long); mask = torch.zeros_like(ids)
+        for j, s in enumerate(seqs): ids[j, :len(s)] = torch.tensor(s); mask[j, :len(s)] = 1
+        logp = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits.float().log_softmax(-1)  # (B, L, V)
+        for j, i in enumerate(idx):
+            nc, nx = len(encs[i][0]), len(encs[i][1])
+            tgt = ids[j, nc:nc+nx].to(dev)  # continuation tokens, predicted from positions nc-1 .. nc+nx-2
+            res[i] = logp[j, nc-1:nc+nx-1].gather(-1, tgt[:, None]).sum().item()
+    return res
+
+# %% ../nbs/09_eval.ipynb #0e50cb45
+def mc_accuracy(model, # a causal LM
+                tokenizer, # its tokenizer
+                items, # dicts with 'query', 'choices' (list of str) and 'gold' (index)
+                target_delimiter:str=' ', # put between query and choice (lm-eval's default)
+                batch_size:int=8, # sequences per forward pass
+               ) -> dict:
+    "Accuracy (`acc`) and length-normalized accuracy (`acc_norm`) of log-likelihood answers."
+    items = list(items)
+    if not items: raise VikhrError('the multiple-choice task has no items.')
+    pairs = [(it['query'], target_delimiter + c) for it in items for c in it['choices']]
+    lps = iter(choice_logprobs(model, tokenizer, pairs, batch_size))
+    acc = acc_norm = 0
+    for it in items:
+        lp = [next(lps) for _ in it['choices']]
+        norm = [l / len(c) for l, c in zip(lp, it['choices'])]
+        acc += int(max(range(len(lp)), key=lp.__getitem__) == it['gold'])
+        acc_norm += int(max(range(len(norm)), key=norm.__getitem__) == it['gold'])
+    return {'acc': acc / len(items), 'acc_norm': acc_norm / len(items), 'n': len(items)}
