@@ -15,13 +15,13 @@ from datasets import Dataset, DatasetDict, IterableDataset, load_dataset, concat
 from .core import VikhrError, sha256_file
 
 # %% auto #0
-__all__ = ['MANIFEST_KEYS', 'SKIP_CLASSES', 'SPEC_HELP', 'data_dir', 'load_manifest', 'select_files', 'normalize_whitespace',
-           'HtmlNode', 'parse_html', 'html_text', 'strip_html', 'html_sections', 'roff_inline', 'roff_sections',
-           'strip_roff', 'clean_text', 'clean_dataset', 'split_fortunes', 'char_script', 'n_letters', 'script_share',
-           'filter_script', 'lang_detector', 'detect_lang', 'filter_lang', 'keep_lang_paragraphs', 'text_key',
-           'dedup_exact', 'shingles', 'minhash', 'near_dup_of', 'dedup_near', 'word_ngrams', 'corpus_overlap',
-           'resolve_corpus', 'check_utf8', 'load_corpus', 'mix_corpora', 'train_val_split', 'corpus_stats',
-           'verify_manifest']
+__all__ = ['MANIFEST_KEYS', 'SKIP_CLASSES', 'SPEC_HELP', 'ALL_FILES', 'data_dir', 'load_manifest', 'select_files',
+           'normalize_whitespace', 'HtmlNode', 'parse_html', 'html_text', 'strip_html', 'html_sections', 'roff_inline',
+           'roff_sections', 'strip_roff', 'clean_text', 'clean_dataset', 'split_fortunes', 'char_script', 'n_letters',
+           'script_share', 'filter_script', 'lang_detector', 'detect_lang', 'filter_lang', 'keep_lang_paragraphs',
+           'text_key', 'dedup_exact', 'shingles', 'minhash', 'near_dup_of', 'dedup_near', 'word_ngrams',
+           'corpus_overlap', 'resolve_corpus', 'check_utf8', 'load_corpus', 'mix_corpora', 'train_val_split',
+           'corpus_stats', 'verify_manifest']
 
 # %% ../nbs/01_data.ipynb #74630e5d
 def _repo_root() -> Path:
@@ -560,6 +560,7 @@ def _selection(spec, sel, manifest):
             raise VikhrError(f"unknown manifest key {kv!r} in {spec!r}: select with {', '.join(f'{k}=...' for k in MANIFEST_KEYS)}, "
                              f"e.g. 'manifest:lang=ru,split=train,kind=text'")
         want[k] = v.strip().split('|')
+    want = {'split': ['train'], 'kind': ['text'], **want}  # the held-out set and parallel pairs only when asked for by name
     entries = load_manifest(manifest)
     res = [e for e in entries if all((e['path'].name if k == 'path' else str(e.get(k))) in v for k, v in want.items())]
     if not res:
@@ -705,10 +706,13 @@ def _count(texts):
     for t in texts: n += 1; c += len(t); w += len(t.split())
     return n, c, w
 
-def corpus_stats(corpus=None, # None (the shipped manifest), a spec or list of specs, a Dataset, or a dict name -> Dataset
+ALL_FILES = 'manifest:split=train|heldout,kind=text|parallel'
+
+def corpus_stats(corpus=None, # None (every file of the shipped manifest), a spec or list of specs, a Dataset, or a dict name -> Dataset
                  text_field:str='text', # the text field for specs and datasets
+                 by:str='file', # one row per 'file', or per 'lang' (with split and kind)
                 ) -> list[dict]:
-    "Documents, characters and words per file (or dataset), with language, split and kind where known."
+    "Documents, characters and words per file (or dataset, or language), with language, split and kind where known."
     rows = []
     def add(name, columns, meta):  # columns: one list of texts per text field (both sides of a parallel file)
         n, c, w = 0, 0, 0
@@ -719,7 +723,7 @@ def corpus_stats(corpus=None, # None (the shipped manifest), a spec or list of s
     if isinstance(corpus, dict):
         for name, ds in corpus.items(): add(name, [_texts(ds, text_field)], {})
         return rows
-    specs = [corpus] if isinstance(corpus, (str, os.PathLike)) else (corpus or ['manifest'])
+    specs = [corpus] if isinstance(corpus, (str, os.PathLike)) else (corpus or [ALL_FILES])
     for s in (s for spec in specs for s in resolve_corpus(spec)):
         if 'hub' in s: raise VikhrError("corpus_stats reads whole files: load a hub dataset with load_corpus and pass the Dataset")
         if s['format'] != 'parquet': check_utf8(s['path'])
@@ -729,9 +733,17 @@ def corpus_stats(corpus=None, # None (the shipped manifest), a spec or list of s
         if missing := [f for f in fields if f not in ds.column_names]:
             raise VikhrError(f"{s['path'].name} has no field {missing[0]!r} (it has {', '.join(ds.column_names)}): pass text_field=...")
         add(Path(s['path']).name, [ds[f] for f in fields], s)
+    if by == 'lang':
+        groups = {}
+        for r in rows:
+            g = groups.setdefault((r['lang'], r['split'], r['kind']), dict(name=None, lang=r['lang'], split=r['split'], kind=r['kind'],
+                                                                         files=0, documents=0, characters=0, words=0))
+            g['files'] += 1; g['name'] = f"{r['lang']}/{r['split']}/{r['kind']}"
+            for k in ('documents', 'characters', 'words'): g[k] += r[k]
+        rows = [dict(g, chars_per_doc=round(g['characters'] / g['documents'], 1) if g['documents'] else 0.0) for g in groups.values()]
     return rows
 
-# %% ../nbs/01_data.ipynb #5aee38c1
+# %% ../nbs/01_data.ipynb #e661eb1a
 def verify_manifest(path:str|os.PathLike|None=None, # manifest.json or its folder (default: the shipped corpus)
                    ) -> list[str]:
     "Problems found comparing each manifest entry with its file (sha256, documents, characters, words); [] if none."
@@ -749,7 +761,7 @@ def verify_manifest(path:str|os.PathLike|None=None, # manifest.json or its folde
             if e.get(k) != v: problems.append(f'{p.name}: {k} {v} but the manifest says {e.get(k)}')
     return problems
 
-# %% ../nbs/01_data.ipynb #aeaae965
+# %% ../nbs/01_data.ipynb #83472bcb
 def _data_cli(sub):
     p = sub.add_parser('data', help='list, inspect and verify corpora')
     s = p.add_subparsers(dest='action', required=True)
@@ -758,9 +770,10 @@ def _data_cli(sub):
     f.set_defaults(func=lambda a: print('\n'.join(f"{e['path']}\t{e['lang']}\t{e['split']}\t{e['kind']}\t{e['documents']}"
                                                    for e in select_files(a.lang, a.split, a.kind))))
     st = s.add_parser('stats', help='documents, characters and words per file of a corpus')
-    st.add_argument('--corpus', nargs='+', default=['manifest'], help=SPEC_HELP)
+    st.add_argument('--corpus', nargs='+', default=[ALL_FILES], help=SPEC_HELP)
+    st.add_argument('--by', choices=['file', 'lang'], default='file')
     st.add_argument('--text-field', default='text')
-    st.set_defaults(func=lambda a: print(json.dumps(corpus_stats(a.corpus, a.text_field), ensure_ascii=False, indent=1)))
+    st.set_defaults(func=lambda a: print(json.dumps(corpus_stats(a.corpus, a.text_field, a.by), ensure_ascii=False, indent=1)))
     v = s.add_parser('verify', help='check each file against the sha256 and counts in its manifest')
     v.add_argument('manifest', nargs='?', default=None)
     v.set_defaults(func=_verify_cli)
