@@ -1,0 +1,167 @@
+"Continued pretraining: what each mode trains, LoRA merges on tied and untied models, bad input, shipped configs."
+import json, os, time
+from pathlib import Path
+import pytest, torch, yaml
+from transformers import AutoModelForCausalLM
+from vikhr_nb.core import VikhrError
+from vikhr_nb.models import tiny_llama
+from vikhr_nb.data import load_corpus
+from vikhr_nb.train import train, load_config, expand_stages, tiny_tokenizer, TrainConfig
+from conftest import run_vikhr, ROOT
+
+RU, HELDOUT = 'manifest:lang=ru,split=train', 'manifest:lang=ru,split=heldout'
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    "Tiny models run faster on one thread than on two fighting over 2 cores; restore afterwards."
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+@pytest.fixture(scope='session')
+def tiny_dirs(tmp_path_factory):
+    "Directories of a tied and an untied tiny Llama with a tiny BPE tokenizer trained on the real Russian corpus."
+    root = tmp_path_factory.mktemp('tiny')
+    tok = tiny_tokenizer(list(load_corpus(RU).select(range(2000))['text']), vocab_size=512)
+    out = {}
+    for tie in (True, False):
+        d = root/('tied' if tie else 'untied')
+        tiny_llama(len(tok), hidden_size=32, n_layers=2, tie=tie, max_len=256).save_pretrained(d); tok.save_pretrained(d)
+        out[tie] = d
+    return out
+
+def small(model_dir, out, **kw):
+    "A small config: a few steps of 4 blocks of 32 tokens."
+    return {'model': str(model_dir), 'output_dir': str(out), 'train_data': [RU], 'eval_data': [HELDOUT], 'eval_max_chars': 3000,
+            'block_size': 32, 'batch_size': 4, 'max_steps': 6, 'lr': 3e-3, 'tracker': 'none', 'progress': False, **kw}
+
+def weights(d): return AutoModelForCausalLM.from_pretrained(d).state_dict()
+
+@pytest.mark.parametrize('tie', [True, False])
+def test_embeddings_mode_leaves_every_other_weight_bit_identical(tiny_dirs, tmp_path, tie):
+    res = train(small(tiny_dirs[tie], tmp_path/'run', mode='embeddings', eval_max_chars=0))
+    before, after = weights(tiny_dirs[tie]), weights(res['model_dir'])
+    emb = {'model.embed_tokens.weight', 'lm_head.weight'}
+    assert set(before) == set(after)
+    for k in before:
+        if k in emb: assert not torch.equal(before[k], after[k]), f'{k} was not trained'
+        else: assert torch.equal(before[k], after[k]), f'{k} changed in embeddings mode'
+    m = AutoModelForCausalLM.from_pretrained(res['model_dir'])
+    assert (m.lm_head.weight.data_ptr() == m.model.embed_tokens.weight.data_ptr()) == tie
+    if tie: assert torch.equal(after['lm_head.weight'], after['model.embed_tokens.weight'])
+    else: assert not torch.equal(after['lm_head.weight'], after['model.embed_tokens.weight'])
+
+def test_tied_matrix_gets_input_and_output_gradients(tiny_dirs):
+    "The output side reaches every row, also of tokens that never occur in the input: both sides are trained."
+    from vikhr_nb.train import prepare_model, lm_loss
+    m = prepare_model(AutoModelForCausalLM.from_pretrained(tiny_dirs[True]), TrainConfig(mode='embeddings'))
+    ids = torch.tensor([[5, 6, 7, 8]])
+    lm_loss(m(input_ids=ids).logits, ids).backward()
+    g = m.model.embed_tokens.weight.grad
+    assert g is not None and g[100].abs().sum() > 0  # token 100 is not in the input
+    assert all(p.grad is None for n, p in m.named_parameters() if 'embed' not in n)
+
+@pytest.mark.parametrize('tie', [True, False])
+def test_lora_merged_model_reloads_with_plain_transformers(tiny_dirs, tmp_path, tie):
+    "The merged model scores held-out text exactly as the PEFT model did at the end of training (trained head included)."
+    from vikhr_nb.eval import bits_per_char
+    res = train(small(tiny_dirs[tie], tmp_path/'run', mode='lora', lora_targets=['q_proj', 'v_proj', 'down_proj'], eval_every=0))
+    final_bpc = [m['eval_bpc'] for m in res['history'] if 'eval_bpc' in m][-1]
+    merged = AutoModelForCausalLM.from_pretrained(res['model_dir'])  # plain transformers, no peft
+    sd, before = merged.state_dict(), weights(tiny_dirs[tie])
+    assert not any('lora' in k or 'base_model' in k for k in sd)
+    assert not torch.equal(sd['lm_head.weight'], before['lm_head.weight'])  # the trained head was kept
+    assert torch.equal(sd['model.layers.0.self_attn.k_proj.weight'], before['model.layers.0.self_attn.k_proj.weight'])  # not a target
+    assert not torch.equal(sd['model.layers.0.self_attn.q_proj.weight'], before['model.layers.0.self_attn.q_proj.weight'])  # merged
+    assert (merged.lm_head.weight.data_ptr() == merged.model.embed_tokens.weight.data_ptr()) == tie
+    from vikhr_nb.train import _take_chars
+    from transformers import AutoTokenizer
+    texts = _take_chars(load_corpus(HELDOUT), 3000)
+    r = bits_per_char(merged, AutoTokenizer.from_pretrained(res['model_dir']), texts, block_size=32, batch_size=8)
+    assert abs(r['bpc'] - final_bpc) < 1e-4
+
+def test_kl_term_is_zero_at_the_start_and_grows(tiny_dirs, tmp_path):
+    res = train(small(tiny_dirs[False], tmp_path/'run', mode='full', kl_weight=0.5, eval_max_chars=0, lr=1e-2))
+    kls = [m['kl'] for m in res['history'] if 'kl' in m]
+    assert kls[0] < 1e-6 < kls[-1]  # the reference is the starting model
+    assert all(abs(m['loss'] - m['ce'] - 0.5 * m['kl']) < 1e-4 for m in res['history'] if 'kl' in m)
+
+def test_two_stages_chain_and_rerun_is_a_no_op(tiny_dirs, tmp_path):
+    cfg = small(tiny_dirs[True], tmp_path/'run', eval_max_chars=0, replay_data=['manifest:lang=en,split=train'], replay_ratio=0.25,
+                stages=[{'mode': 'embeddings', 'max_steps': 3}, {'mode': 'lora', 'max_steps': 3, 'lora_targets': ['q_proj'], 'streaming': True, 'shuffle_buffer': 50}])
+    res = train(cfg)
+    assert res['model_dir'] == str(tmp_path/'run'/'stage2-lora'/'model')
+    s1 = json.loads((tmp_path/'run'/'stage1-embeddings'/'model'/'vikhr_train.json').read_text())
+    assert s1['config']['mode'] == 'embeddings' and s1['step'] == 3
+    t = os.path.getmtime(Path(res['model_dir'])/'model.safetensors')
+    again = train(cfg)  # finished: returns at once, writes nothing
+    assert again['model_dir'] == res['model_dir'] and os.path.getmtime(Path(res['model_dir'])/'model.safetensors') == t
+
+# ---- bad input: a clear VikhrError before any compute
+
+@pytest.mark.parametrize('over, msg', [
+    ({'max_steps': 0}, 'max_steps must be at least 1'),
+    ({'block_size': 1024}, 'longer than the context'),
+    ({'mode': 'lora', 'lora_targets': ['c_attn']}, 'name no linear layer'),
+    ({'mode': 'lora', 'lora_targets': ['embed_tokens']}, 'name no linear layer'),
+    ({'max_stpes': 3}, "did you mean 'max_steps'"),
+    ({'replay_ratio': 1.0, 'replay_data': ['x']}, 'replay_ratio must be in [0, 1)'),
+    ({'warmup_steps': 6}, 'warmup_steps (6) must be fewer than max_steps'),
+    ({'lr': 'fast'}, 'lr must be float'),
+    ({'stages': [{'mode': 'lora', 'block_size': 4096}]}, 'longer than the context'),
+    ({'stages': [{'model': 'other'}]}, 'only be set for the whole run'),
+])
+def test_bad_config_fails_before_compute(tiny_dirs, tmp_path, over, msg):
+    t0 = time.perf_counter()
+    with pytest.raises(VikhrError) as e: train(small(tiny_dirs[True], tmp_path/'run', **over))
+    assert msg in str(e.value)
+    assert not (tmp_path/'run').exists()  # nothing written
+    assert time.perf_counter() - t0 < 10
+
+def test_output_dir_of_another_run_is_refused(tiny_dirs, tmp_path):
+    train(small(tiny_dirs[True], tmp_path/'run', max_steps=2, eval_max_chars=0))
+    with pytest.raises(VikhrError, match=r'holds the checkpoints of another run \(lr: 0.003 -> 0.001\)'):
+        train(small(tiny_dirs[True], tmp_path/'run', max_steps=2, eval_max_chars=0, lr=1e-3))
+    (tmp_path/'mine').mkdir(); (tmp_path/'mine'/'notes.txt').write_text('my notes')
+    with pytest.raises(VikhrError, match='not a `vikhr train` run'): train(small(tiny_dirs[True], tmp_path/'mine'))
+    assert (tmp_path/'mine'/'notes.txt').read_text() == 'my notes'
+    # overwrite starts afresh
+    res = train(small(tiny_dirs[True], tmp_path/'run', max_steps=2, eval_max_chars=0, lr=1e-3, overwrite=True))
+    assert json.loads((Path(res['model_dir'])/'vikhr_train.json').read_text())['config']['lr'] == 1e-3
+
+def test_failed_checkpoint_leaves_no_partial_checkpoint(tiny_dirs, tmp_path, monkeypatch):
+    import accelerate
+    calls = []
+    def boom(self, output_dir=None, **kw):
+        calls.append(output_dir); Path(output_dir, 'model.safetensors').write_bytes(b'half')
+        raise KeyboardInterrupt('killed while writing the checkpoint')
+    monkeypatch.setattr(accelerate.Accelerator, 'save_state', boom)
+    with pytest.raises(KeyboardInterrupt): train(small(tiny_dirs[True], tmp_path/'run', max_steps=4, save_every=2, eval_max_chars=0))
+    assert calls and not list((tmp_path/'run'/'checkpoints').glob('step-*'))
+    monkeypatch.undo()
+    res = train(small(tiny_dirs[True], tmp_path/'run', max_steps=4, save_every=2, eval_max_chars=0))  # starts afresh, cleans up
+    assert res['step'] == 4 and not list((tmp_path/'run'/'checkpoints').glob('.tmp-*'))
+
+def test_cli_errors_and_flags(tiny_dirs, tmp_path):
+    cfg = tmp_path/'c.yaml'; cfg.write_text(yaml.safe_dump(small(tiny_dirs[True], tmp_path/'run')))
+    r = run_vikhr('train', cfg, '--max-steps', '0')
+    assert r.returncode == 2 and 'max_steps must be at least 1' in r.stderr, r.stderr
+    r = run_vikhr('train', cfg, '--mode', 'lora', '--lora-targets', 'q_proj', 'v_proj', '--print-config')
+    assert r.returncode == 0, r.stderr
+    assert yaml.safe_load(r.stdout)['lora_targets'] == ['q_proj', 'v_proj']
+    (tmp_path/'bad.yaml').write_text('mode: embeddings\nlearning_rate: 1e-3\n')
+    r = run_vikhr('train', tmp_path/'bad.yaml')
+    assert r.returncode == 2 and "unknown setting 'learning_rate'" in r.stderr
+
+# ---- shipped configs
+
+@pytest.mark.parametrize('path', sorted((ROOT/'configs'/'train').glob('*.yaml')), ids=lambda p: p.name)
+def test_shipped_train_configs_load(path):
+    cfg = load_config(path)
+    assert expand_stages(cfg)
+
+@pytest.mark.parametrize('path', sorted((ROOT/'configs'/'accelerate').glob('*.yaml')), ids=lambda p: p.name)
+def test_shipped_accelerate_configs_load(path):
+    from accelerate.commands.config.config_args import load_config_from_file
+    c = load_config_from_file(str(path))
+    assert c.distributed_type is not None
