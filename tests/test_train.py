@@ -142,16 +142,19 @@ def test_failed_checkpoint_leaves_no_partial_checkpoint(tiny_dirs, tmp_path, mon
     res = train(small(tiny_dirs[True], tmp_path/'run', max_steps=4, save_every=2, eval_max_chars=0))  # starts afresh, cleans up
     assert res['step'] == 4 and not list((tmp_path/'run'/'checkpoints').glob('.tmp-*'))
 
-def test_cli_errors_and_flags(tiny_dirs, tmp_path):
+def test_cli_errors_and_flags(tiny_dirs, tmp_path, capsys):
+    "In-process `vikhr train` (the subprocess path is exercised by the distributed and resume tests)."
+    from vikhr_nb.cli import main
     cfg = tmp_path/'c.yaml'; cfg.write_text(yaml.safe_dump(small(tiny_dirs[True], tmp_path/'run')))
-    r = run_vikhr('train', cfg, '--max-steps', '0')
-    assert r.returncode == 2 and 'max_steps must be at least 1' in r.stderr, r.stderr
-    r = run_vikhr('train', cfg, '--mode', 'lora', '--lora-targets', 'q_proj', 'v_proj', '--print-config')
-    assert r.returncode == 0, r.stderr
-    assert yaml.safe_load(r.stdout)['lora_targets'] == ['q_proj', 'v_proj']
+    assert main(['train', str(cfg), '--max-steps', '0']) == 2
+    assert 'max_steps must be at least 1' in capsys.readouterr().err
+    assert main(['train', str(cfg), '--mode', 'lora', '--lora-targets', 'q_proj', 'v_proj', '--embedding-lr', 'none', '--print-config']) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed['lora_targets'] == ['q_proj', 'v_proj'] and printed['embedding_lr'] is None and printed['max_steps'] == 6
     (tmp_path/'bad.yaml').write_text('mode: embeddings\nlearning_rate: 1e-3\n')
-    r = run_vikhr('train', tmp_path/'bad.yaml')
-    assert r.returncode == 2 and "unknown setting 'learning_rate'" in r.stderr
+    assert main(['train', str(tmp_path/'bad.yaml')]) == 2
+    assert "unknown setting 'learning_rate'" in capsys.readouterr().err
+    assert not (tmp_path/'run').exists()
 
 # ---- shipped configs
 

@@ -513,7 +513,7 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
     if accelerator.is_main_process:
         with atomic_write(out/'run.json') as f: json.dump(run_identity(cfg), f, indent=1)
     if cfg.tracker != 'none': accelerator.init_trackers('train', config=_hparams(cfg))
-    log(f'{cfg.mode}: training {n_trained/1e6:.2f}M of {sum(p.numel() for p in model.parameters())/1e6:.1f}M parameters on {P} process(es), '
+    log(f'{cfg.mode}: training {n_trained/1e6:.3g}M of {sum(p.numel() for p in model.parameters())/1e6:.3g}M parameters on {P} process(es), '
         f'{tokens_per_step} tokens per step, {cfg.max_steps} steps')
 
     # -- 4. resume: the weights, optimizer, schedule and random states, then skip the blocks already trained on
@@ -569,11 +569,11 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
         if not accelerator.sync_gradients: continue
         # one optimizer step done
         lr_scheduler.step(); step += 1; pbar.update(1)
-        t_train += time.perf_counter() - t0; steps_timed += 1
+        dt = time.perf_counter() - t0; t_train += dt; steps_timed += 1
         if step % cfg.log_every == 0 or step == cfg.max_steps:
             l, c, k = (accelerator.reduce(loss_sum, 'mean') / cfg.grad_accum_steps).tolist()  # mean over processes and micro-batches
             m = {'step': step, 'loss': l, 'ce': c, **{f"lr_{g['name']}": g['lr'] for g in optimizer.param_groups},
-                 'tokens': step * tokens_per_step, 'tokens_per_s': steps_timed * tokens_per_step / t_train}
+                 'tokens': step * tokens_per_step, 'step_time': dt, 'tokens_per_s': steps_timed * tokens_per_step / t_train}
             if ref_model is not None: m['kl'] = k
             if grad_norm is not None: m['grad_norm'] = float(grad_norm)
             record(m); pbar.set_postfix(loss=f'{l:.3f}')

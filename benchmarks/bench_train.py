@@ -1,0 +1,98 @@
+#!/usr/bin/env python
+"""Training throughput of each `vikhr train` mode, side by side, on the real corpus.
+
+    python benchmarks/bench_train.py                      # the embedded SmolLM2-135M, every mode
+    python benchmarks/bench_train.py --model runs/embed/model --modes embeddings lora
+    python benchmarks/bench_train.py --model tiny         # a tiny random Llama (seconds, for a smoke test)
+
+Each mode runs `train()` itself — the same loop, data pipeline and optimizer as a real run — for
+`--warmup` + `--steps` optimizer steps; the first `--warmup` steps are not timed. Prints tokens/s
+(median step time), and on a GPU also the model FLOPs utilization (MFU): the FLOPs the mode needs
+per token divided by the device's peak dense bf16/fp16 FLOPs.
+
+FLOPs per token, with F = forward FLOPs = 2 x (parameters of every matmul, the head included)
++ 4 x layers x hidden x block (attention scores and weighted sum):
+  full           3F   (forward, activation gradients, weight gradients)
+  lora           2F + 2 x vocab x hidden   (forward, activation gradients, the head's weight gradient; adapters negligible)
+  embeddings     2F + 2 x vocab x hidden   (the same: the transformer gets activation gradients only)
+  full+kl        4F   (one more forward of the frozen reference)
+"""
+import argparse, json, os, statistics, sys, tempfile, time
+from pathlib import Path
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's vikhr_nb, installed or not
+from vikhr_nb.train import train, tiny_tokenizer
+from vikhr_nb.models import DEFAULT_MODEL, load_model, tiny_llama
+
+PEAK_TFLOPS = {'H200': 989, 'H100': 989, 'A100': 312, 'L40S': 362, 'L4': 121, 'A10G': 125, 'A10': 125,
+               'RTX 4090': 165, 'RTX 3090': 71, 'V100': 125, 'T4': 65}  # dense bf16/fp16 tensor-core peaks
+
+def peak_flops(override):
+    if override: return override * 1e12
+    if not torch.cuda.is_available(): return None
+    name = torch.cuda.get_device_name()
+    for k, v in PEAK_TFLOPS.items():
+        if k in name: return v * 1e12
+    return None
+
+def flops_per_token(model_dir, block_size):
+    "Forward FLOPs per token (F above) and 2 x vocab x hidden."
+    model, _ = load_model(model_dir)
+    c = model.config
+    matmul = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))  # includes lm_head (tied or not)
+    F = 2 * matmul + 4 * c.num_hidden_layers * c.hidden_size * block_size
+    return F, 2 * c.vocab_size * c.hidden_size
+
+MODES = {'embeddings': dict(mode='embeddings'), 'lora': dict(mode='lora'), 'full': dict(mode='full'),
+         'full+kl': dict(mode='full', kl_weight=0.1)}
+NEED = {'embeddings': lambda F, H: 2 * F + H, 'lora': lambda F, H: 2 * F + H, 'full': lambda F, H: 3 * F, 'full+kl': lambda F, H: 4 * F}
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--model', default=DEFAULT_MODEL, help="alias, directory or hub id; 'tiny' for a tiny random Llama")
+    p.add_argument('--modes', nargs='+', default=list(MODES), choices=list(MODES))
+    p.add_argument('--train-data', default='manifest:lang=ru,split=train')
+    p.add_argument('--block-size', type=int, default=256)
+    p.add_argument('--batch-size', type=int, default=4)
+    p.add_argument('--steps', type=int, default=3, help='timed optimizer steps per mode')
+    p.add_argument('--warmup', type=int, default=1, help='untimed steps per mode')
+    p.add_argument('--gradient-checkpointing', action='store_true')
+    p.add_argument('--mixed-precision', default='auto')
+    p.add_argument('--peak-tflops', type=float, default=None, help="the device's peak, for MFU where it is not in the table")
+    p.add_argument('--json', help='also write the results here')
+    a = p.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix='bench_train-'))
+    model = a.model
+    if model == 'tiny':
+        from vikhr_nb.data import load_corpus
+        tok = tiny_tokenizer(list(load_corpus(a.train_data).select(range(2000))['text']))
+        model = str(work/'tiny')
+        tiny_llama(len(tok), hidden_size=64, n_layers=2, max_len=max(512, a.block_size)).save_pretrained(model); tok.save_pretrained(model)
+    F, H = flops_per_token(model, a.block_size)
+    peak = peak_flops(a.peak_tflops)
+    dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {torch.get_num_threads()} threads'
+    print(f'model {a.model}, {a.batch_size} x {a.block_size} tokens per step, {a.steps} timed steps per mode, on {dev}', flush=True)
+    rows = []
+    for name in a.modes:
+        cfg = dict(model=model, output_dir=str(work/name), train_data=[a.train_data], eval_data=[], block_size=a.block_size,
+                   batch_size=a.batch_size, max_steps=a.warmup + a.steps, lr=1e-4, embedding_lr=1e-3, tracker='none', progress=False,
+                   gradient_checkpointing=a.gradient_checkpointing, mixed_precision=a.mixed_precision, **MODES[name])
+        res = train(cfg)
+        times = [m['step_time'] for m in res['history'] if 'step_time' in m][a.warmup:]
+        tokens = a.batch_size * a.block_size * res['num_processes']
+        tps = tokens / statistics.median(times)
+        row = {'mode': name, 'trained_parameters': res['trained_parameters'], 's_per_step': statistics.median(times), 'tokens_per_s': tps}
+        if peak: row['mfu'] = NEED[name](F, H) * tps / peak
+        rows.append(row)
+        print(f"  {name:<11} {res['trained_parameters']/1e6:8.2f}M trained  {row['s_per_step']:7.3f} s/step  {tps:9.0f} tokens/s"
+              + (f"  MFU {row['mfu']:.1%}" if 'mfu' in row else ''), flush=True)
+    print()
+    print(f"{'mode':<11} {'trained':>10} {'s/step':>8} {'tokens/s':>9}" + ('   MFU' if peak else ''))
+    for r in rows:
+        print(f"{r['mode']:<11} {r['trained_parameters']/1e6:9.2f}M {r['s_per_step']:8.3f} {r['tokens_per_s']:9.0f}" + (f" {r['mfu']:6.1%}" if 'mfu' in r else ''))
+    if a.json: Path(a.json).write_text(json.dumps({'model': a.model, 'device': dev, 'rows': rows}, indent=1))
+
+if __name__ == '__main__':
+    main()
