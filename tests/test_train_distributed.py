@@ -8,7 +8,8 @@ from conftest import run_vikhr, ROOT
 def test_two_processes_match_one_with_the_same_global_batch(tiny_dirs, tmp_path):
     # full training with KL and English replay: every path through the loop, and every weight moves
     common = small(tiny_dirs[True], None, mode='full', max_steps=6, warmup_steps=1, kl_weight=0.1,
-                   replay_data=['manifest:lang=en,split=train'], replay_ratio=0.25, eval_every=3)
+                   replay_data=['manifest:lang=en,split=train'], replay_ratio=0.25, eval_every=3,
+                   replay_eval_data=['manifest:lang=en,split=heldout'])
     cfgs = {'two': {**common, 'batch_size': 2, 'grad_accum_steps': 1},   # 2 processes x 2 blocks
             'one': {**common, 'batch_size': 2, 'grad_accum_steps': 2}}   # 1 process x 2 blocks x 2 micro-batches
     for name, c in cfgs.items():
@@ -30,7 +31,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_dirs, tmp_path)
     h1 = [json.loads(l) for l in (tmp_path/'one'/'metrics.jsonl').read_text().splitlines()]
     assert [sorted(m) for m in h2] == [sorted(m) for m in h1]
     for a, b in zip(h2, h1):
-        for k in ('loss', 'ce', 'kl', 'eval_bpc'):
+        for k in ('loss', 'ce', 'kl', 'eval_bpc', 'eval_replay_bpc'):
             if k in a: assert abs(a[k] - b[k]) < 1e-4, (k, a, b)
     # the evaluation was shared out and summed: the same characters were scored
-    assert sum('eval_bpc' in m for m in h2) == 3  # steps 0, 3 and 6
+    assert sum('eval_bpc' in m and 'eval_replay_bpc' in m for m in h2) == 3  # steps 0, 3 and 6

@@ -38,8 +38,9 @@ class TrainConfig:
     train_data:list = field(default_factory=lambda: ['manifest:lang=ru,split=train']) # corpus specs of target-language text (see `vikhr_nb.data.load_corpus`)
     replay_data:list = field(default_factory=list) # corpus specs of original-language (English) text replayed against forgetting
     replay_ratio:float = 0.0 # fraction of training blocks taken from `replay_data`
-    eval_data:list = field(default_factory=lambda: ['manifest:lang=ru,split=heldout']) # held-out text scored in bits per character; [] for none
-    eval_max_chars:int = 50_000 # score the first this many characters of `eval_data`
+    eval_data:list = field(default_factory=lambda: ['manifest:lang=ru,split=heldout']) # held-out target-language text scored in bits per character; [] for none
+    replay_eval_data:list = field(default_factory=list) # held-out replay-language text, scored too, to watch for forgetting
+    eval_max_chars:int = 50_000 # score the first this many characters of each held-out set
     streaming:bool = False # read the training corpora lazily, for corpora larger than memory
     shuffle_buffer:int = 10_000 # when streaming: blocks held in the shuffle buffer
     block_size:int = 256 # tokens per training block (at most the model's context)
@@ -367,7 +368,7 @@ def evaluate(accelerator, # the run's `Accelerator`
 
 # %% ../nbs/06_pretrain.ipynb #7629c572
 _NOT_IDENTITY = {'resume', 'overwrite', 'stop_at_step', 'tracker', 'progress', 'log_every', 'save_every', 'keep_checkpoints',
-                 'eval_every', 'eval_batch_size', 'eval_max_chars', 'eval_data', 'gradient_checkpointing'}
+                 'eval_every', 'eval_batch_size', 'eval_max_chars', 'eval_data', 'replay_eval_data', 'gradient_checkpointing'}
 
 def run_identity(cfg:TrainConfig, # a run
                 ) -> dict:
@@ -491,9 +492,11 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
         target = tokenize_and_pack(load_corpus(cfg.train_data, streaming=cfg.streaming), tokenizer, cfg.block_size)
         replay = tokenize_and_pack(load_corpus(cfg.replay_data, streaming=cfg.streaming), tokenizer, cfg.block_size) if cfg.replay_ratio > 0 else None
     train_dl = DataLoader(MixedBlocks(target, replay, cfg.replay_ratio, seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer), batch_size=cfg.batch_size)
-    eval_texts = _take_chars(load_corpus(cfg.eval_data), cfg.eval_max_chars) if cfg.eval_data and cfg.eval_max_chars else []
-    chunks = eval_chunks(eval_texts, 2 * cfg.eval_batch_size * min(cfg.block_size, 512))
-    eval_dl = DataLoader(range(len(chunks)), batch_size=1)
+    evals = {}  # metric prefix -> fixed chunks of held-out text
+    for prefix, specs in (('eval', cfg.eval_data), ('eval_replay', cfg.replay_eval_data)):
+        if specs and cfg.eval_max_chars:
+            evals[prefix] = eval_chunks(_take_chars(load_corpus(specs), cfg.eval_max_chars), 2 * cfg.eval_batch_size * min(cfg.block_size, 512))
+    eval_dls = [DataLoader(range(len(c)), batch_size=1) for c in evals.values()]
 
     ref_model = None
     if cfg.kl_weight > 0:  # the frozen reference: this stage's starting model (see "The loss" above)
@@ -506,7 +509,7 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
     n_trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     # -- 3. one prepare
-    model, optimizer, train_dl, eval_dl, lr_scheduler = accelerator.prepare(model, optimizer, train_dl, eval_dl, lr_scheduler)
+    model, optimizer, train_dl, lr_scheduler, *eval_dls = accelerator.prepare(model, optimizer, train_dl, lr_scheduler, *eval_dls)
     trained = [p for p in model.parameters() if p.requires_grad]  # after prepare: FSDP replaces the parameters
     P = accelerator.num_processes
     tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum_steps * P
@@ -536,12 +539,14 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
             with open(metrics_file, 'a') as f: f.write(json.dumps(m) + '\n')
 
     def run_eval():
-        if not chunks: return {}
+        if not evals: return
         if _sharded(accelerator):
-            log('parameters are sharded (FSDP / ZeRO-3): periodic evaluation is skipped; run `vikhr eval` on the saved model'); return {}
-        r = evaluate(accelerator, model, tokenizer, chunks, eval_dl, min(cfg.block_size, 512), cfg.eval_batch_size)
-        record({'step': step, 'eval_bpc': r['bpc'], 'eval_bpb': r['bpb']})
-        return r
+            log('parameters are sharded (FSDP / ZeRO-3): periodic evaluation is skipped; run `vikhr eval` on the saved model'); return
+        m = {'step': step}
+        for (prefix, chunks), dl in zip(evals.items(), eval_dls):
+            r = evaluate(accelerator, model, tokenizer, chunks, dl, min(cfg.block_size, 512), cfg.eval_batch_size)
+            m.update({f'{prefix}_bpc': r['bpc'], f'{prefix}_bpb': r['bpb']})
+        record(m)
 
     if step == 0: run_eval()
     # -- 5. the loop
