@@ -56,6 +56,8 @@ MAN_SKIP_SECTIONS = {'ИМЯ', 'СИНТАКСИС', 'СМ. ТАКЖЕ', 'ПЕР
 NEAR_DUP = dict(threshold=0.8, num_perm=128, seed=1, ngram=5)   # MinHash over character 5-grams
 CONTAIN = dict(n=8, max_share=0.5)  # held-out doc dropped if half of its word 8-grams occur in training text
 MIN_CHARS = {'fortune': 10, 'tech': 100, 'man': 200}
+EN_HELDOUT = dict(every=20, salt='en-heldout')  # 1 English fortune in 20 (by a hash of its text) is held out
+MC_TASK = dict(n_items=200, n_choices=4, seed=0, min_query=60, max_query=600, min_end=20, max_end=200)
 
 def log(*a): print(*a, file=sys.stderr, flush=True)
 
@@ -240,6 +242,45 @@ def build_heldout(files, lang, train_texts, script):
     docs = dedup(docs, stats)
     return docs, stats
 
+def split_heldout(docs, every, salt):
+    "Deterministically move one document in `every` (by a hash of its normalized text) to a held-out list"
+    pick = lambda d: int(hashlib.sha256((salt + D.text_key(d['text'])).encode()).hexdigest(), 16) % every == 0
+    return [d for d in docs if not pick(d)], [d for d in docs if pick(d)]
+
+def sentences(p):
+    "Split a paragraph after . ! ? or … followed by a space and an upper-case letter (any script)"
+    out, start = [], 0
+    for i, ch in enumerate(p):
+        if ch in '.!?…' and i + 2 < len(p) and p[i + 1] == ' ' and p[i + 2].isupper():
+            out.append(p[start:i + 1]); start = i + 2
+    out.append(p[start:])
+    return [x for x in out if x]
+
+def build_mc_task(docs, n_items, n_choices, seed, min_query, max_query, min_end, max_end):
+    """Sentence completion on held-out prose: the query is a paragraph without its last sentence, the gold
+    choice is that sentence, the others are last sentences of paragraphs of *other* documents of similar length"""
+    import random
+    cands, seen = [], set()
+    for d in docs:
+        for k, para in enumerate(d['text'].split('\n\n')[1:]):   # the first paragraph is the section title
+            ss = sentences(para)
+            if len(ss) < 2 or '\n' in para: continue
+            q, end = ' '.join(ss[:-1]), ss[-1]
+            if D.text_key(q) in seen: continue  # boilerplate paragraphs repeat across man pages
+            if min_query <= len(q) <= max_query and min_end <= len(end) <= max_end and D.n_letters(end) >= min_end // 2:
+                seen.add(D.text_key(q))
+                cands.append(dict(doc=d['id'], id=f"{d['id']}:{k}", query=q, end=end)); break  # one item per document
+    rng = random.Random(seed)
+    rng.shuffle(cands)
+    items, ends = [], [c['end'] for c in cands]
+    for c in cands[:n_items]:
+        pool = [e for e, o in zip(ends, cands) if o['doc'] != c['doc'] and 0.5 <= len(e) / len(c['end']) <= 2 and e != c['end']]
+        if len(pool) < n_choices - 1: continue
+        choices = rng.sample(pool, n_choices - 1) + [c['end']]
+        rng.shuffle(choices)
+        items.append(dict(id=c['id'], query=c['query'], choices=choices, gold=choices.index(c['end'])))
+    return items, {'candidates': len(cands), 'items': len(items)}
+
 # ------------------------------------------------------------------ writing
 
 def write_jsonl(path, rows):
@@ -249,8 +290,9 @@ def write_jsonl(path, rows):
 def counts(rows, fields):
     c = {'documents': len(rows), 'characters': 0, 'words': 0}
     by = {}
+    strs = lambda v: [v] if isinstance(v, str) else [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
     for f in fields:
-        ch = sum(len(r[f]) for r in rows); w = sum(len(r[f].split()) for r in rows)
+        ch = sum(len(x) for r in rows for x in strs(r[f])); w = sum(len(x.split()) for r in rows for x in strs(r[f]))
         c['characters'] += ch; c['words'] += w; by[f] = {'characters': ch, 'words': w}
     if len(fields) > 1: c['by_field'] = by
     return c
@@ -278,10 +320,22 @@ def build(out, debs_dir):
     ru_keys, en_keys = set(), set()
     ru_f = dedup(ru_f, report['ru_fortunes'], ru_keys); ru_t = dedup(ru_t, report['ru_tech'], ru_keys, prior=ru_f)
     en_f = dedup(en_f, report['en_fortunes'], en_keys); en_t = dedup(en_t, report['en_tech'], en_keys, prior=en_f)
+    en_f_all = en_f
+    en_f, en_held = split_heldout(en_f, **EN_HELDOUT)  # an English held-out set: 'nothing lost in English' is measured on it
+    report['en_heldout_fortunes'] = {'from': 'en_fortunes', 'held_out': len(en_held), 'every': EN_HELDOUT['every']}
     log(f'training text done at {time.time() - t0:.1f}s')
     par, report['ru_en_parallel'] = build_parallel(files)
     train_texts = [d['text'] for d in ru_f + ru_t + en_f + en_t] + [p[k] for p in par for k in ('ru', 'en')]
     held, report['ru_heldout_manpages'] = build_heldout(files, 'ru', train_texts, script='Cyrillic')
+    # the English held-out fortunes must not be contained in any English training text either: those go back to training
+    en_train = [d['text'] for d in en_f + en_t] + [p['en'] for p in par]
+    ov = D.corpus_overlap([d['text'] for d in en_held], en_train, threshold=NEAR_DUP['threshold'], ngram=NEAR_DUP['ngram'],
+                          contain_n=CONTAIN['n'], contain_share=CONTAIN['max_share'])
+    back = {en_held[i]['id'] for i, *_ in ov['exact'] + ov['near'] + ov['contained']}
+    en_f = [d for d in en_f_all if d['id'] not in {h['id'] for h in en_held} or d['id'] in back]
+    en_held = [d for d in en_held if d['id'] not in back]
+    report['en_heldout_fortunes']['back_to_train'] = len(back)
+    mc, report['ru_mc_manpages'] = build_mc_task(held, **MC_TASK)
     log(f'held-out done at {time.time() - t0:.1f}s')
 
     outputs = [  # file, rows, fields, lang, split, kind, packages
@@ -291,6 +345,8 @@ def build(out, debs_dir):
         ('en_tech.jsonl', en_t, ['text'], 'en', 'train', 'text', [t[0] for t in TECH_DOCS]),
         ('ru_en_parallel.jsonl', par, ['ru', 'en'], 'ru-en', 'train', 'parallel', [p for t in TECH_DOCS for p in t[:2]]),
         ('ru_heldout_manpages.jsonl', held, ['text'], 'ru', 'heldout', 'text', ['manpages-ru']),
+        ('en_heldout_fortunes.jsonl', en_held, ['text'], 'en', 'heldout', 'text', ['fortunes-min', 'fortunes']),
+        ('ru_mc_manpages.jsonl', mc, ['query', 'choices', 'gold'], 'ru', 'heldout', 'task', ['manpages-ru']),
     ]
     out.mkdir(parents=True, exist_ok=True); (out / 'licences').mkdir(exist_ok=True)
     entries = []
@@ -310,6 +366,7 @@ def build(out, debs_dir):
                         'bytes': p.stat().st_size, 'licence': licence, 'copyright': f'licences/{name}.copyright'})
     manifest = {'name': 'vikhr_nb corpus', 'builder': 'data/build_corpus.py', 'tools': tool_versions(),
                 'settings': {'near_dup': NEAR_DUP, 'heldout_containment': CONTAIN, 'min_chars': MIN_CHARS,
+                             'en_heldout': EN_HELDOUT, 'mc_task': MC_TASK,
                              'en_fortunes_excluded': EN_FORTUNES_EXCLUDED},
                 'sources': sources, 'files': entries}
     (out / 'manifest.json').write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + '\n', encoding='utf-8')

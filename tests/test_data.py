@@ -20,9 +20,15 @@ def corpus():
     "{file name: list of records} for every manifest entry"
     return {e['path']: read_rows(e) for e in FILES}
 
+def strs(v):
+    "The strings in a field value: a text, or the texts of a list (choices); none for an index (gold)"
+    return [v] if isinstance(v, str) else [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+
 def texts(corpus, entry):
-    "Every text of a file, all text fields (both sides of a parallel file)"
-    return [r[f] for r in corpus[entry['path']] for f in entry['fields']]
+    "Every text of a file, all text fields (both sides of a parallel file, query and choices of a task)"
+    return [x for r in corpus[entry['path']] for f in entry['fields'] for x in strs(r[f])]
+
+def text_fields(entry): return [f for f in entry['fields'] if f not in ('choices', 'gold')]
 
 # ---------------------------------------------------------------- the manifest
 
@@ -30,11 +36,11 @@ def test_manifest_describes_every_file():
     on_disk = sorted(p.name for p in DATA.glob('*.jsonl'))
     assert sorted(e['path'] for e in FILES) == on_disk
     for e in FILES:
-        assert e['lang'] in ('ru', 'en', 'ru-en') and e['split'] in ('train', 'heldout') and e['kind'] in ('text', 'parallel'), e['path']
+        assert e['lang'] in ('ru', 'en', 'ru-en') and e['split'] in ('train', 'heldout') and e['kind'] in ('text', 'parallel', 'task'), e['path']
         assert e['source'] and e['licence'] and len(e['sha256']) == 64
         for s in e['sources']: assert e['source'].count(f"{s['package']} {s['version']}") == 1
         for lf in e['licence_files']: assert (DATA/lf).is_file(), lf
-    assert [e['path'] for e in FILES if e['split'] == 'heldout'] == ['ru_heldout_manpages.jsonl']
+    assert [e['path'] for e in FILES if e['split'] == 'heldout'] == ['ru_heldout_manpages.jsonl', 'en_heldout_fortunes.jsonl', 'ru_mc_manpages.jsonl']
     for s in MANIFEST['sources']:
         assert re.fullmatch(r'[0-9a-f]{64}', s['sha256']) and s['version'] and (DATA/s['copyright']).is_file(), s['package']
 
@@ -65,13 +71,15 @@ def test_files_are_clean_utf8_jsonl():
             assert set(r) == {'id', *e['fields']}, (e['path'], n)
             assert r['id'] not in ids; ids.add(r['id'])
             for f in e['fields']:
-                t = r[f]
-                assert isinstance(t, str) and t.strip(), (e['path'], n)
-                assert clean_text(t, markup=None) == t, (e['path'], n, t[:200])  # NFC, whitespace, no control chars
+                if f == 'gold': assert r[f] in range(len(r['choices'])), (e['path'], n); continue
+                if f == 'choices': assert len(r[f]) == len(set(r[f])) >= 2, (e['path'], n)
+                for t in strs(r[f]):
+                    assert isinstance(t, str) and t.strip(), (e['path'], n)
+                    assert clean_text(t, markup=None) == t, (e['path'], n, t[:200])  # NFC, whitespace, no control chars
 
 def test_no_duplicates_within_a_file(corpus):
     for e in FILES:
-        for f in e['fields']:
+        for f in text_fields(e):
             keys = [text_key(r[f]) for r in corpus[e['path']]]
             assert len(keys) == len(set(keys)), (e['path'], f)
 
@@ -80,7 +88,7 @@ def test_languages(corpus):
     cands = ['ru', 'uk', 'be', 'bg', 'en', 'de', 'fr']
     for e in FILES:
         recs = corpus[e['path']][::max(1, len(corpus[e['path']]) // 150)]
-        for f, lang in zip(e['fields'], e['lang'].split('-')):
+        for f, lang in zip(text_fields(e), e['lang'].split('-')):
             got = detect_lang([r[f] for r in recs], langs=cands)
             share = sum(g == lang for g in got) / len(got)
             assert share >= 0.95, (e['path'], f, share)
@@ -97,7 +105,7 @@ def test_heldout_shares_no_document_with_training(corpus):
 
 def test_heldout_has_no_near_duplicate_in_training(corpus):
     "Not nearly equal (MinHash) and not contained in a longer training document (word 8-grams)"
-    for h in (e for e in FILES if e['split'] == 'heldout'):
+    for h in (e for e in FILES if e['split'] == 'heldout' and e['kind'] == 'text'):
         lang, train = h['lang'], []
         for e in FILES:  # every training text in the held-out set's language, including that side of parallel files
             if e['split'] == 'train' and lang in e['lang'].split('-'):
@@ -115,8 +123,8 @@ def test_select_and_resolve():
     assert data_dir() == DATA and len(load_manifest()) == len(FILES)
 
 def test_load_corpus_reads_through_datasets():
-    ds = load_corpus('manifest:split=heldout')
-    assert ds.column_names == ['text'] and len(ds) == select_files(split='heldout')[0]['documents']
+    ds = load_corpus('manifest:split=heldout,lang=ru')
+    assert ds.column_names == ['text'] and len(ds) == select_files(split='heldout', lang='ru', kind='text')[0]['documents']
     par = load_corpus('manifest:kind=parallel', text_field='en')
     assert par[0]['text'] == read_rows(select_files(kind='parallel')[0])[0]['en']
 
@@ -227,4 +235,15 @@ def test_plain_manifest_spec_is_training_text_only():
     "`--corpus manifest` (or the data folder) must never hand the held-out set to a training stage"
     for spec in ('manifest', str(DATA), 'manifest:lang=ru'):
         assert {r['split'] for r in resolve_corpus(spec)} == {'train'}, spec
-    assert [r['path'].name for r in resolve_corpus('manifest:split=heldout')] == ['ru_heldout_manpages.jsonl']
+    assert [r['path'].name for r in resolve_corpus('manifest:split=heldout')] == ['ru_heldout_manpages.jsonl', 'en_heldout_fortunes.jsonl']
+    assert [r['path'].name for r in resolve_corpus('manifest:split=heldout,kind=task')] == ['ru_mc_manpages.jsonl']
+
+def test_mc_task_is_heldout_sentence_completion(corpus):
+    "Every item's gold choice is the sentence that ends its query's paragraph in the held-out set"
+    held = '\n'.join(r['text'] for r in corpus['ru_heldout_manpages.jsonl'])
+    items = corpus['ru_mc_manpages.jsonl']
+    assert len(items) == 200 and {len(it['choices']) for it in items} == {4}
+    for it in items:
+        assert f"{it['query']} {it['choices'][it['gold']]}" in held, it['id']
+    golds = [it['gold'] for it in items]
+    assert all(golds.count(g) > 30 for g in range(4))  # the gold position is not a giveaway

@@ -57,7 +57,7 @@ def load_manifest(path:str|os.PathLike|None=None, # manifest.json or its folder 
 # %% ../nbs/01_data.ipynb #c10e986f
 def select_files(lang:str|None=None, # ISO 639-1 code ('ru', 'en') or 'ru-en' for parallel text; None for any
                  split:str|None=None, # 'train' or 'heldout'; None for any
-                 kind:str|None=None, # 'text', 'parallel' (later: 'instructions'); None for any
+                 kind:str|None=None, # 'text', 'parallel', 'task' (later: 'instructions'); None for any
                  manifest:str|os.PathLike|list|None=None, # entries from `load_manifest`, a manifest path, or None for the shipped one
                  paths:bool=False, # return only the paths
                 ) -> list:
@@ -744,6 +744,10 @@ def corpus_stats(corpus=None, # None (every file of the shipped manifest), a spe
     return rows
 
 # %% ../nbs/01_data.ipynb #e661eb1a
+def _strs(v):
+    "The strings of a field value: a text, the texts of a list (a task's choices), none for a number (its gold index)"
+    return [v] if isinstance(v, str) else [x for x in v if isinstance(x, str)] if isinstance(v, list) else []
+
 def verify_manifest(path:str|os.PathLike|None=None, # manifest.json or its folder (default: the shipped corpus)
                    ) -> list[str]:
     "Problems found comparing each manifest entry with its file (sha256, documents, characters, words); [] if none."
@@ -756,7 +760,8 @@ def verify_manifest(path:str|os.PathLike|None=None, # manifest.json or its folde
         with open(p, encoding='utf-8') as f:
             for line in f:
                 r = json.loads(line); n += 1
-                for fld in e['fields']: c += len(r[fld]); w += len(r[fld].split())
+                for fld in e['fields']:
+                    for t in _strs(r[fld]): c += len(t); w += len(t.split())
         for k, v in dict(documents=n, characters=c, words=w).items():
             if e.get(k) != v: problems.append(f'{p.name}: {k} {v} but the manifest says {e.get(k)}')
     return problems
