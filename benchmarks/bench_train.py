@@ -17,7 +17,7 @@ FLOPs per token, with F = forward FLOPs = 2 x (parameters of every matmul, the h
   embeddings     2F + 2 x vocab x hidden   (the same: the transformer gets activation gradients only)
   full+kl        4F   (one more forward of the frozen reference)
 """
-import argparse, json, os, statistics, sys, tempfile, time
+import argparse, json, os, shutil, statistics, sys, tempfile, time
 from pathlib import Path
 import torch
 
@@ -64,6 +64,10 @@ def main():
     a = p.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix='bench_train-'))
+    try: run(a, work)
+    finally: shutil.rmtree(work, ignore_errors=True)  # checkpoints of a 135M model are ~1 GB per mode
+
+def run(a, work):
     model = a.model
     if model == 'tiny':
         from vikhr_nb.data import load_corpus

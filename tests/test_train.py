@@ -97,6 +97,15 @@ def test_two_stages_chain_and_rerun_is_a_no_op(tiny_dirs, tmp_path):
     again = train(cfg)  # finished: returns at once, writes nothing
     assert again['model_dir'] == res['model_dir'] and os.path.getmtime(Path(res['model_dir'])/'model.safetensors') == t
 
+def test_killed_after_the_final_checkpoint_only_saves_the_model(tiny_dirs, tmp_path):
+    import shutil
+    cfg = small(tiny_dirs[True], tmp_path/'run', mode='full', max_steps=4, eval_max_chars=0)
+    res = train(cfg); w = weights(res['model_dir'])
+    shutil.rmtree(res['model_dir'])  # as if killed between the last checkpoint and the model
+    again = train(cfg)
+    assert again['step'] == 4 and all(torch.equal(w[k], v) for k, v in weights(again['model_dir']).items())
+    assert [m['step'] for m in again['history'] if 'loss' in m] == [1, 2, 3, 4]
+
 # ---- bad input: a clear VikhrError before any compute
 
 @pytest.mark.parametrize('over, msg', [
@@ -108,6 +117,7 @@ def test_two_stages_chain_and_rerun_is_a_no_op(tiny_dirs, tmp_path):
     ({'replay_ratio': 1.0, 'replay_data': ['x']}, 'replay_ratio must be in [0, 1)'),
     ({'warmup_steps': 6}, 'warmup_steps (6) must be fewer than max_steps'),
     ({'lr': 'fast'}, 'lr must be float'),
+    ({'tracker': 'tensorbored'}, 'unknown tracker'),
     ({'stages': [{'mode': 'lora', 'block_size': 4096}]}, 'longer than the context'),
     ({'stages': [{'model': 'other'}]}, 'only be set for the whole run'),
 ])

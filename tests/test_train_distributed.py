@@ -35,3 +35,15 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_dirs, tmp_path)
             if k in a: assert abs(a[k] - b[k]) < 1e-4, (k, a, b)
     # the evaluation was shared out and summed: the same characters were scored
     assert sum('eval_bpc' in m and 'eval_replay_bpc' in m for m in h2) == 3  # steps 0, 3 and 6
+
+def test_accelerate_launch_runs_it(tiny_dirs, tmp_path):
+    "`accelerate launch -m vikhr_nb.train` (one CPU process here: see RESOURCES.md on --num_processes 2 on CPU)."
+    c = small(tiny_dirs[True], tmp_path/'run', max_steps=2, eval_max_chars=500)
+    (tmp_path/'c.yaml').write_text(yaml.safe_dump(c))
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'TOKENIZERS_PARALLELISM': 'false'}
+    r = subprocess.run([sys.executable, '-m', 'accelerate.commands.launch', '--cpu', '--num_processes', '1', '--num_machines', '1',
+                        '--mixed_precision', 'no', '--dynamo_backend', 'no', '-m', 'vikhr_nb.train', str(tmp_path/'c.yaml')],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    s = json.loads((tmp_path/'run'/'model'/'vikhr_train.json').read_text())
+    assert s['step'] == 2 and s['num_processes'] == 1

@@ -148,6 +148,11 @@ def check_config(cfg:TrainConfig, # the configuration to check
     need(cfg.mixed_precision in ('auto', 'no', 'bf16', 'fp16'), f"mixed_precision must be 'auto', 'no', 'bf16' or 'fp16', got {cfg.mixed_precision!r}")
     need(cfg.stop_at_step is None or 1 <= cfg.stop_at_step <= cfg.max_steps, f"stop_at_step must be between 1 and max_steps, got {cfg.stop_at_step}")
     need(bool(cfg.output_dir), 'output_dir is empty')
+    if cfg.tracker != 'none':
+        from accelerate.tracking import LOGGER_TYPE_TO_CLASS, get_available_trackers
+        need(cfg.tracker in LOGGER_TYPE_TO_CLASS, f"unknown tracker {cfg.tracker!r}: use 'none' or one of {', '.join(LOGGER_TYPE_TO_CLASS)}")
+        need(cfg.tracker in {str(t) for t in get_available_trackers()},  # accelerate would silently log nowhere
+             f"tracker {cfg.tracker!r} is not installed here: pip install it, or set tracker: none")
     return cfg
 
 # %% ../nbs/06_pretrain.ipynb #3564bd80
@@ -481,6 +486,8 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out/'logs')),
         dataloader_config=DataLoaderConfiguration(dispatch_batches=False),  # every process reads the same stream and keeps its slice
         step_scheduler_with_optimizer=False)  # we step the schedule once per optimizer step ourselves
+    if cfg.mode == 'lora' and _sharded(accelerator):  # merging needs whole weights; LoRA exists to avoid sharding anyway
+        raise VikhrError("mode 'lora' is not supported with FSDP or DeepSpeed ZeRO-3: use DDP or ZeRO-2 (configs/accelerate/)")
     if (model_dir/'vikhr_train.json').exists():  # finished before: nothing to do
         done = json.loads((model_dir/'vikhr_train.json').read_text())
         log(f'{model_dir} is already trained ({done["step"]} steps): skipping'); return {**done, 'model_dir': str(model_dir)}
@@ -501,6 +508,8 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
     ref_model = None
     if cfg.kl_weight > 0:  # the frozen reference: this stage's starting model (see "The loss" above)
         ref_model = copy.deepcopy(model).requires_grad_(False).eval().to(accelerator.device)
+        if accelerator.mixed_precision in ('bf16', 'fp16'):  # a frozen model needs no float32 master weights: half the memory
+            ref_model.to({'bf16': torch.bfloat16, 'fp16': torch.float16}[accelerator.mixed_precision])
     model.config.use_cache = False
     if cfg.gradient_checkpointing: model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})
     model = prepare_model(model, cfg).train()
@@ -529,7 +538,7 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
     metrics_file = out/'metrics.jsonl'
     if accelerator.is_main_process:  # keep what was logged up to the checkpoint, drop what came after it
         old = [json.loads(l) for l in metrics_file.read_text().splitlines()] if metrics_file.exists() else []
-        history = [m for m in old if m['step'] <= step]
+        history = [m for m in old if m['step'] <= step] if ck is not None else []
         with atomic_write(metrics_file) as f: f.writelines(json.dumps(m) + '\n' for m in history)
 
     def record(m:dict):
@@ -553,6 +562,7 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
     pbar = tqdm(total=cfg.max_steps, initial=step, disable=not (cfg.progress and accelerator.is_local_main_process), desc=f'{cfg.mode}')
     loss_sum = torch.zeros(3, device=accelerator.device)  # (loss, ce, kl) summed over the micro-batches of one step
     t0, t_train, steps_timed, stopped = time.perf_counter(), 0.0, 0, False
+    if step >= cfg.max_steps: train_dl = []  # resumed from the final checkpoint: only the model is left to save
     for batch in train_dl:                                  # an endless stream: we stop by counting steps
         input_ids = batch['input_ids']                      # (B, T)
         with accelerator.accumulate(model):                 # no gradient all-reduce until the last micro-batch
