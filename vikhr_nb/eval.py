@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 from .core import *
 
 # %% auto #0
-__all__ = ['context_token_id', 'nll_totals', 'bits_per_char', 'generation_speed', 'choice_logprobs', 'mc_accuracy']
+__all__ = ['context_token_id', 'nll_totals', 'bits_per_char', 'generation_speed', 'choice_logprobs', 'mc_accuracy',
+           'report_markdown', 'plot_report', 'write_report']
 
 # %% ../nbs/09_eval.ipynb #c07e31a1
 def context_token_id(tokenizer) -> int:
@@ -148,11 +149,12 @@ def choice_logprobs(model, # a causal LM
         L = max(map(len, seqs))
         ids = torch.zeros((len(idx), L), dtype=torch.long); mask = torch.zeros_like(ids)
         for j, s in enumerate(seqs): ids[j, :len(s)] = torch.tensor(s); mask[j, :len(s)] = 1
-        logp = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits.float().log_softmax(-1)  # (B, L, V)
+        logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits  # (B, L, V)
         for j, i in enumerate(idx):
             nc, nx = len(encs[i][0]), len(encs[i][1])
             tgt = ids[j, nc:nc+nx].to(dev)  # continuation tokens, predicted from positions nc-1 .. nc+nx-2
-            res[i] = logp[j, nc-1:nc+nx-1].gather(-1, tgt[:, None]).sum().item()
+            logp = logits[j, nc-1:nc+nx-1].float().log_softmax(-1)  # (nx, V): only where a choice token is predicted
+            res[i] = logp.gather(-1, tgt[:, None]).sum().item()
     return res
 
 # %% ../nbs/09_eval.ipynb #0e50cb45
@@ -174,3 +176,80 @@ def mc_accuracy(model, # a causal LM
         acc += int(max(range(len(lp)), key=lp.__getitem__) == it['gold'])
         acc_norm += int(max(range(len(norm)), key=norm.__getitem__) == it['gold'])
     return {'acc': acc / len(items), 'acc_norm': acc_norm / len(items), 'n': len(items)}
+
+# %% ../nbs/09_eval.ipynb #252dc688
+def _fmt(v):
+    if isinstance(v, float): return f'{v:.3f}' if abs(v) < 100 else f'{v:,.0f}'
+    return f'{v:,}' if isinstance(v, int) else ('—' if v is None else str(v))
+
+def _get(d, *keys):
+    for k in keys:
+        if not isinstance(d, dict) or k not in d: return None
+        d = d[k]
+    return d
+
+def report_markdown(report:dict, # the run's figures (see above)
+                   ) -> str:
+    "The report as a Markdown table: one row per figure, one column per model stage, and the change."
+    langs = sorted({l for st in (report.get('bpc') or {}).values() for l in st} | {l for st in (report.get('tokenizer') or {}).values() for l in st})
+    rows = [('vocabulary size', _get(report, 'vocab_size', 'original'), None, _get(report, 'vocab_size', 'adapted'))]
+    for l in langs:
+        for k, name in (('chars_per_token', 'characters per token'), ('tokens_per_word', 'tokens per word')):
+            rows.append((f'{l}: {name}', _get(report, 'tokenizer', 'original', l, k), None, _get(report, 'tokenizer', 'adapted', l, k)))
+    for l in langs:
+        rows.append((f'{l}: bits per character', _get(report, 'bpc', 'original', l), _get(report, 'bpc', 'init', l), _get(report, 'bpc', 'trained', l)))
+    for k in sorted({k for st in (report.get('speed') or {}).values() for k in st if k.endswith('words_per_s')}):
+        rows.append((f"{k.replace('_words_per_s', '')}: generated words per second", _get(report, 'speed', 'original', k), None, _get(report, 'speed', 'adapted', k)))
+    for task in sorted({t for st in (report.get('mc') or {}).values() for t in st}):
+        for m in ('acc', 'acc_norm'):
+            rows.append((f'{task}: {m}', _get(report, 'mc', 'original', task, m), _get(report, 'mc', 'init', task, m), _get(report, 'mc', 'trained', task, m)))
+    lines = ['| figure | original | adapted, before training | adapted, trained | change |', '|---|---:|---:|---:|---:|']
+    for name, o, i, t in rows:
+        last = t if t is not None else i
+        ch = f'{last / o:.2f}×' if isinstance(o, (int, float)) and isinstance(last, (int, float)) and o else ''
+        lines.append(f'| {name} | {_fmt(o)} | {_fmt(i)} | {_fmt(t)} | {ch} |')
+    return '\n'.join(lines) + '\n'
+
+# %% ../nbs/09_eval.ipynb #9728baee
+def plot_report(report:dict, # the run's figures
+                out_dir=None, # write the PNG files here (None: only return the figures)
+               ) -> dict:
+    "Bar charts of tokens per word, bits per character by stage, and generation speed."
+    import matplotlib; matplotlib.use('Agg') if out_dir else None
+    import matplotlib.pyplot as plt
+    figs = {}
+    def bars(name, groups, series, ylabel, title):
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        w = 0.8 / max(len(series), 1)
+        for k, (label, vals) in enumerate(series.items()):
+            xs = [g + k * w for g in range(len(groups))]
+            b = ax.bar(xs, [v if v is not None else 0 for v in vals], w, label=label)
+            ax.bar_label(b, labels=[_fmt(v) for v in vals], fontsize=7)
+        ax.set_xticks([g + w * (len(series) - 1) / 2 for g in range(len(groups))], groups)
+        ax.set_ylabel(ylabel); ax.set_title(title, fontsize=10); ax.legend(fontsize=8); fig.tight_layout()
+        figs[name] = fig
+    tok = report.get('tokenizer') or {}
+    langs = sorted({l for st in tok.values() for l in st})
+    if langs: bars('tokens_per_word', langs, {st: [_get(tok, st, l, 'tokens_per_word') for l in langs] for st in tok},
+                   'tokens per word', 'Tokenizer fertility (lower is better)')
+    bpc = report.get('bpc') or {}
+    langs = sorted({l for st in bpc.values() for l in st})
+    if langs: bars('bpc', langs, {st: [_get(bpc, st, l) for l in langs] for st in bpc}, 'bits per character', 'Held-out bits per character (lower is better)')
+    sp = report.get('speed') or {}
+    keys = sorted({k for st in sp.values() for k in st if k.endswith('words_per_s')})
+    if keys: bars('speed', [k.replace('_words_per_s', '') for k in keys], {st: [_get(sp, st, k) for k in keys] for st in sp},
+                  'words per second', 'Generation speed (higher is better)')
+    if out_dir:
+        for name, fig in figs.items(): fig.savefig(Path(out_dir)/f'{name}.png', dpi=120); plt.close(fig)
+    return figs
+
+# %% ../nbs/09_eval.ipynb #2fc996c9
+def write_report(report:dict, # the run's figures
+                 out_dir, # the run directory
+                ) -> Path:
+    "Write `report.json`, `report.md` and the PNG plots into `out_dir`; returns the JSON path."
+    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+    plot_report(report, out_dir)
+    with atomic_write(out_dir/'report.md') as f: f.write(report_markdown(report))
+    with atomic_write(out_dir/'report.json') as f: json.dump(report, f, indent=1, ensure_ascii=False)
+    return out_dir/'report.json'
