@@ -8,7 +8,7 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/tokenizer_metrics.html.md"""
 from __future__ import annotations
 import re, json, html
 from .core import *
-from .tokenizer import load_base_tokenizer, iter_texts, read_texts
+from .tokenizer import load_base_tokenizer, iter_texts, read_texts, read_corpus
 
 # %% auto #0
 __all__ = ['word_token_counts', 'tokenizer_stats', 'compare_tokenizers', 'plot_stats', 'highlight_tokens', 'token_viewer']
@@ -126,7 +126,7 @@ def _stats_cmd(a):
     for spec in a.texts:
         name, eq, sp = spec.partition('=')
         if not eq or name.startswith('manifest') or '/' in name: name, sp = spec, spec
-        texts[name] = read_texts(sp)
+        texts[name] = read_corpus(sp)
         if not texts[name]: raise VikhrError(f"{sp} holds no text to measure.")
     df = compare_tokenizers({str(t): t for t in a.tokenizers}, texts)
     if a.json: print(json.dumps(df.to_dict(orient='records'), indent=1))

@@ -16,9 +16,9 @@ from .models import load_tokenizer, fetch_wheel_file, MISTRAL_SPM, DEFAULT_MODEL
 
 # %% auto #0
 __all__ = ['SPM_PROBES', 'MAPPING_FILE', 'MODES', 'spm_to_fast', 'check_spm_conversion', 'load_base_tokenizer', 'tokenizer_json',
-           'get_merges', 'bpe_family', 'json_vocab', 'build_tokenizer', 'iter_texts', 'read_texts', 'train_tokenizer',
-           'bpe_segment', 'keep_profile', 'extend_bpe', 'replace_vocab', 'prune_vocab', 'token_mapping', 'save_adapted',
-           'load_mapping', 'adapt_tokenizer']
+           'get_merges', 'bpe_family', 'json_vocab', 'build_tokenizer', 'iter_texts', 'read_corpus', 'read_texts',
+           'train_tokenizer', 'bpe_segment', 'keep_profile', 'extend_bpe', 'replace_vocab', 'prune_vocab',
+           'token_mapping', 'save_adapted', 'load_mapping', 'adapt_tokenizer']
 
 # %% ../nbs/03_tokenizer.ipynb #c5fdaa7c
 def _spm_merges(pieces:list, # (piece, score, type) of a SentencePiece model
@@ -90,7 +90,8 @@ def load_base_tokenizer(spec, # a tokenizer, a SentencePiece `.model` file, or a
     return load_tokenizer(spec)
 
 # %% ../nbs/03_tokenizer.ipynb #4842e3f9
-def tokenizer_json(tokenizer) -> dict:
+def tokenizer_json(tokenizer, # a transformers fast tokenizer or a `tokenizers.Tokenizer`
+                  ) -> dict:
     "The `tokenizers` JSON of a fast tokenizer (or of a `tokenizers.Tokenizer`) as a dict."
     tk = getattr(tokenizer, 'backend_tokenizer', tokenizer)
     return json.loads(tk.to_str())
@@ -106,7 +107,8 @@ def _has(node, key, value):
     if isinstance(node, list): return any(_has(v, key, value) for v in node)
     return False
 
-def bpe_family(tokenizer) -> str:
+def bpe_family(tokenizer, # a fast tokenizer
+              ) -> str:
     "'byte_level' (GPT-2 style) or 'sentencepiece' (`▁` and byte fallback) for a BPE tokenizer; a clear error otherwise."
     j = tokenizer_json(tokenizer); typ = j['model']['type']
     if typ != 'BPE':
@@ -131,7 +133,8 @@ def _fix_ids(node, vocab):
     elif isinstance(node, list):
         for v in node: _fix_ids(v, vocab)
 
-def json_vocab(j:dict) -> dict[str, int]:
+def json_vocab(j:dict, # a tokenizers JSON
+              ) -> dict[str, int]:
     "Token -> id for a tokenizer JSON: the model's vocabulary plus the added tokens."
     m = j['model']
     v = dict(m['vocab']) if isinstance(m['vocab'], dict) else {p: i for i, (p, _) in enumerate(m['vocab'])}
@@ -160,16 +163,21 @@ def iter_texts(texts, # strings, a `datasets` Dataset (its `text` column), or on
         return
     for t in texts: yield t[column] if isinstance(t, dict) else t
 
-def read_texts(specs, # file paths or `vikhr_nb.data` corpus specs ('manifest:lang=ru,split=train'), or texts already loaded
-              ) -> list[str]:
-    "The non-empty texts of corpus files or specs (or of a list of strings, or a dataset), as a list."
-    if not isinstance(specs, (str, os.PathLike)) and not isinstance(specs, (list, tuple)): return [t for t in iter_texts(specs) if t and t.strip()]
-    specs = [specs] if isinstance(specs, (str, os.PathLike)) else list(specs)
-    if specs and not all(isinstance(s, os.PathLike) or (isinstance(s, str) and (s.startswith(('manifest', 'hub:')) or Path(s).exists())) for s in specs):
-        return [t for t in specs if t and t.strip()]  # a list of texts
-    if not specs: return []
+def read_corpus(specs, # one or more files or `vikhr_nb.data` corpus specs ('manifest:lang=ru,split=train')
+               ) -> list[str]:
+    "The non-empty texts of corpus files or specs, through `vikhr_nb.data.load_corpus`."
     from vikhr_nb.data import load_corpus
+    specs = [specs] if isinstance(specs, (str, os.PathLike)) else list(specs)
     return [t for t in load_corpus([str(s) for s in specs])['text'] if t and t.strip()]
+
+def _is_spec(s): return isinstance(s, os.PathLike) or (isinstance(s, str) and (s.startswith(('manifest', 'hub:')) or Path(s).exists()))
+
+def read_texts(texts, # a corpus spec or path, a list of them, a list of texts, or a Dataset
+              ) -> list[str]:
+    "The non-empty texts of `texts`: one string or path is a corpus spec, a list is specs if every item is one, else texts."
+    if isinstance(texts, (str, os.PathLike)): return read_corpus(texts)
+    if isinstance(texts, (list, tuple)) and texts and all(_is_spec(s) for s in texts): return read_corpus(texts)
+    return [t for t in iter_texts(texts) if t and t.strip()]
 
 # %% ../nbs/03_tokenizer.ipynb #25941ff2
 def _letters_in_script(texts, script):
@@ -187,6 +195,7 @@ def _training_pre_tokenizer(j:dict):
     seq = [base] if base else []
     if j['model']['type'] == 'BPE' and not _has(j['pre_tokenizer'], 'type', 'ByteLevel') and not _has(j['decoder'], 'type', 'ByteLevel'):
         seq.append({'type': 'Split', 'pattern': {'String': '▁'}, 'behavior': 'MergedWithNext', 'invert': False})
+        seq.append({'type': 'Split', 'pattern': {'Regex': '\\s'}, 'behavior': 'Isolated', 'invert': False})  # newlines, tabs: SentencePiece trains line by line
     if not any(sum(c.isdigit() for c in t) >= 2 for t in json_vocab(j)):
         seq.insert(0, {'type': 'Digits', 'individual_digits': True})
     return None if not seq else seq[0] if len(seq) == 1 else {'type': 'Sequence', 'pretokenizers': seq}
@@ -500,12 +509,12 @@ def _tokenizer_cli(sub):
 
 def _train_cmd(a):
     base = load_base_tokenizer(a.base)
-    tok = build_tokenizer(replace_vocab(base, train_tokenizer(read_texts(a.corpus), a.vocab_size, a.model, base, script=a.script)), base)
+    tok = build_tokenizer(replace_vocab(base, train_tokenizer(read_corpus(a.corpus), a.vocab_size, a.model, base, script=a.script)), base)
     with atomic_dir(a.out, overwrite=a.overwrite) as tmp: tok.save_pretrained(tmp)
     print(json.dumps({'out': str(a.out), 'vocab_size': len(tok)}))
 
 def _adapt_cmd(a):
     base = load_base_tokenizer(a.base)
-    tok, mp = adapt_tokenizer(base, a.corpus, a.mode, a.vocab_size, a.model, keep_texts=a.keep, keep_vocab=a.keep_vocab, script=a.script)
+    tok, mp = adapt_tokenizer(base, read_corpus(a.corpus), a.mode, a.vocab_size, a.model, keep_texts=read_corpus(a.keep) if a.keep else None, keep_vocab=a.keep_vocab, script=a.script)
     save_adapted(tok, mp, a.out, base=base, overwrite=a.overwrite, mode=a.mode, base_name=str(a.base), vocab_size=a.vocab_size, model=a.model)
     print(json.dumps({'out': str(a.out), 'mode': a.mode, 'old_vocab_size': len(base), 'new_vocab_size': len(tok), 'new_tokens': len(mp)}))
