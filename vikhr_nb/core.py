@@ -29,6 +29,9 @@ def cache_dir(sub:str=None, # optional sub-directory, created if missing
     return p
 
 # %% ../nbs/00_core.ipynb #54da1983
+def _umask() -> int:
+    m = os.umask(0); os.umask(m); return m
+
 @contextlib.contextmanager
 def atomic_dir(path, # the directory to produce
                overwrite:bool=False, # replace an existing directory (else: error if it exists and is not empty)
@@ -39,6 +42,7 @@ def atomic_dir(path, # the directory to produce
         raise VikhrError(f"{path} already exists and is not empty: choose another output directory or pass overwrite=True (--overwrite).")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.tmp-', dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the result should look like any other directory
     try:
         yield tmp
         if path.exists():
@@ -56,6 +60,7 @@ def atomic_write(path, # the file to produce
     "Context manager yielding a file handle whose content replaces `path` only on success."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.tmp-', dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the result should look like any other file
     try:
         with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as f: yield f
         os.replace(tmp, path)
