@@ -106,6 +106,19 @@ def test_killed_after_the_final_checkpoint_only_saves_the_model(tiny_dirs, tmp_p
     assert again['step'] == 4 and all(torch.equal(w[k], v) for k, v in weights(again['model_dir']).items())
     assert [m['step'] for m in again['history'] if 'loss' in m] == [1, 2, 3, 4]
 
+def test_gradient_checkpointing_gives_the_same_weights(tiny_dirs, tmp_path):
+    "Recomputing activations in the backward pass changes memory and time, not the result."
+    a = train(small(tiny_dirs[False], tmp_path/'a', mode='full', max_steps=3, eval_max_chars=0))
+    b = train(small(tiny_dirs[False], tmp_path/'b', mode='full', max_steps=3, eval_max_chars=0, gradient_checkpointing=True))
+    wa, wb = weights(a['model_dir']), weights(b['model_dir'])
+    for k in wa: torch.testing.assert_close(wa[k], wb[k], atol=1e-6, rtol=1e-5, msg=k)
+    assert not AutoModelForCausalLM.from_pretrained(b['model_dir']).is_activation_checkpointing
+
+def test_bf16_mixed_precision_with_kl_runs_on_cpu(tiny_dirs, tmp_path):
+    res = train(small(tiny_dirs[True], tmp_path/'run', mode='full', max_steps=2, eval_max_chars=500, mixed_precision='bf16', kl_weight=0.1))
+    assert res['step'] == 2 and all(torch.isfinite(v).all() for v in weights(res['model_dir']).values())
+    assert AutoModelForCausalLM.from_pretrained(res['model_dir']).dtype == torch.float32  # master weights stay float32
+
 # ---- bad input: a clear VikhrError before any compute
 
 @pytest.mark.parametrize('over, msg', [

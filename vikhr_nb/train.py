@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 from tqdm.auto import tqdm
 from accelerate import Accelerator, PartialState, DataLoaderConfiguration
+from accelerate.state import AcceleratorState
 from accelerate.utils import ProjectConfiguration, DistributedType
 from .core import *
 from .models import DEFAULT_MODEL, load_model, load_tokenizer, resolve_model
@@ -447,6 +448,14 @@ def _mixed_precision(cfg):
     if _use_cpu(cfg) or not torch.cuda.is_available(): return 'no'
     return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
 
+def _checkpointing(model, on:bool):
+    "Switch activation (gradient) checkpointing on or off, under its transformers >= 5.x name where it has one."
+    if hasattr(model, 'activation_checkpointing_enable'):
+        if on: model.activation_checkpointing_enable(activation_checkpointing_kwargs={'use_reentrant': False})  # frozen inputs need the non-reentrant kind
+        else: model.activation_checkpointing_disable()
+    elif on: model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})
+    else: model.gradient_checkpointing_disable()
+
 def _take_chars(ds, max_chars):
     "The first documents of `ds` holding `max_chars` characters in all (the last one cut)."
     out, n = [], 0
@@ -480,6 +489,7 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
     "Train one stage with `accelerate`; returns the final model directory, the step count and the metrics."
     out = Path(cfg.output_dir); ckpt_dir = out/'checkpoints'; model_dir = out/'model'
     # -- 1. the accelerator
+    AcceleratorState._reset_state()  # forget an earlier call's settings (a notebook may change mixed precision); the process group stays
     accelerator = Accelerator(
         cpu=_use_cpu(cfg), mixed_precision=_mixed_precision(cfg), gradient_accumulation_steps=cfg.grad_accum_steps,
         log_with=None if cfg.tracker == 'none' else cfg.tracker,
@@ -511,7 +521,7 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
         if accelerator.mixed_precision in ('bf16', 'fp16'):  # a frozen model needs no float32 master weights: half the memory
             ref_model.to({'bf16': torch.bfloat16, 'fp16': torch.float16}[accelerator.mixed_precision])
     model.config.use_cache = False
-    if cfg.gradient_checkpointing: model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})
+    if cfg.gradient_checkpointing: _checkpointing(model, True)
     model = prepare_model(model, cfg).train()
     optimizer = torch.optim.AdamW(param_groups(model, cfg), betas=(0.9, 0.95))
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_multiplier(s, cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio))
@@ -625,7 +635,7 @@ def save_final_model(accelerator, # the run's `Accelerator`
         net = accelerator.unwrap_model(model, keep_fp32_wrapper=False)
         if cfg.mode == 'lora': net = net.merge_and_unload()  # W + BA into W; the (tied) embeddings were trained in place
         net.config.use_cache = True
-        if cfg.gradient_checkpointing: net.gradient_checkpointing_disable()
+        if cfg.gradient_checkpointing: _checkpointing(net, False)
         with atomic_dir(model_dir, overwrite=True) as tmp:
             net.save_pretrained(tmp, state_dict=state_dict)
             tokenizer.save_pretrained(tmp)
