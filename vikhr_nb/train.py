@@ -6,7 +6,7 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/pretrain.html.md"""
 
 # %% ../nbs/06_pretrain.ipynb #a0ab07b4
 from __future__ import annotations
-import os, sys, json, math, time, copy, shutil, difflib, itertools, argparse, contextlib, logging, warnings
+import os, sys, json, math, time, copy, shutil, difflib, itertools, argparse, contextlib, logging, warnings, dataclasses
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 import yaml
@@ -683,12 +683,20 @@ def train(cfg:TrainConfig|dict|str|os.PathLike, # a config, a dict of its fields
     return res
 
 # %% ../nbs/06_pretrain.ipynb #44246c7c
+def _field_help() -> dict:
+    "Each `TrainConfig` field's trailing comment, read from its source: the comments are the flags' help."
+    import inspect, re
+    src = inspect.getsource(TrainConfig)
+    return {m[1]: m[2].strip() for m in re.finditer(r'^\s+(\w+):[^#\n]*#(.*)$', src, re.M)}
+
 def _add_config_flags(p:argparse.ArgumentParser):
     "One flag per `TrainConfig` field (except `stages`), defaulting to 'not given' so that only given flags override the file."
+    helps = _field_help()
     for f in fields(TrainConfig):
         if f.name == 'stages': continue
         flag, t = '--' + f.name.replace('_', '-'), _ftype(f.name); base = t.split('|')[0]
-        kw = dict(default=argparse.SUPPRESS, dest=f.name)
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        kw = dict(default=argparse.SUPPRESS, dest=f.name, help=f"{helps.get(f.name, '')} (default: {default})".replace('%', '%%'))
         if base == 'bool': p.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif base == 'list': p.add_argument(flag, nargs='*', metavar='X', **kw)
         else: p.add_argument(flag, metavar=base.upper(), type=(lambda s: None if s.lower() == 'none' else s) if t.endswith('|None') else str, **kw)
