@@ -6,7 +6,7 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/eval.html.md"""
 
 # %% ../nbs/09_eval.ipynb #080b0a09
 from __future__ import annotations
-import math, json, time
+import math, json, time, inspect
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -14,8 +14,8 @@ from tqdm.auto import tqdm
 from .core import *
 
 # %% auto #0
-__all__ = ['context_token_id', 'nll_totals', 'bits_per_char', 'generation_speed', 'choice_logprobs', 'mc_accuracy',
-           'report_markdown', 'plot_report', 'write_report']
+__all__ = ['context_token_id', 'nll_totals', 'bits_per_char', 'generation_speed', 'choice_logprobs', 'shared_context_logprobs',
+           'mc_accuracy', 'report_markdown', 'plot_report', 'write_report']
 
 # %% ../nbs/09_eval.ipynb #c07e31a1
 def context_token_id(tokenizer) -> int:
@@ -138,7 +138,7 @@ def choice_logprobs(model, # a causal LM
                     pairs:list, # (context, continuation) string pairs
                     batch_size:int=8, # sequences per forward pass
                    ) -> list:
-    "Summed log-probability of each continuation given its context."
+    "Summed log-probability of each continuation given its context (the reference implementation)."
     dev = next(model.parameters()).device
     encs = [_encode_pair(tokenizer, c, x) for c, x in pairs]
     order = sorted(range(len(encs)), key=lambda i: -len(encs[i][0]) - len(encs[i][1]))
@@ -158,23 +158,53 @@ def choice_logprobs(model, # a causal LM
     return res
 
 # %% ../nbs/09_eval.ipynb #0e50cb45
+@torch.no_grad()
+def shared_context_logprobs(model, # a causal LM
+                            tokenizer, # its tokenizer
+                            context:str, # the query, shared by every continuation
+                            continuations:list, # the choices (with their delimiter)
+                           ) -> list:
+    "Summed log-probability of each continuation after `context`, running the context once."
+    dev = next(model.parameters()).device
+    encs = [_encode_pair(tokenizer, context, x) for x in continuations]
+    ctx = encs[0][0]
+    if any(c != ctx for c, _ in encs) or not ctx or not all(x for _, x in encs):  # a choice merged with the query's end: no sharing
+        return choice_logprobs(model, tokenizer, [(context, x) for x in continuations], batch_size=len(continuations))
+    out = model(input_ids=torch.tensor([ctx], device=dev), use_cache=True)
+    kw = 'cache' if 'cache' in inspect.signature(type(model).forward).parameters else 'past_key_values'  # renamed in transformers 5.x
+    first = out.logits[0, -1].float().log_softmax(-1)  # (V,): predicts each continuation's first token
+    conts = [x for _, x in encs]; n, L = len(conts), max(map(len, conts))
+    ids = torch.zeros((n, L), dtype=torch.long); mask = torch.zeros((n, len(ctx) + L), dtype=torch.long)
+    mask[:, :len(ctx)] = 1
+    for j, x in enumerate(conts): ids[j, :len(x)] = torch.tensor(x); mask[j, len(ctx):len(ctx)+len(x)] = 1
+    cache = out[kw]; cache.batch_repeat_interleave(n)
+    logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), **{kw: cache}).logits  # (n, L, V)
+    res = []
+    for j, x in enumerate(conts):
+        lp = first[x[0]].item()
+        if len(x) > 1:
+            logp = logits[j, :len(x)-1].float().log_softmax(-1)  # position k predicts token k+1
+            lp += logp.gather(-1, torch.tensor(x[1:], device=dev)[:, None]).sum().item()
+        res.append(lp)
+    return res
+
+# %% ../nbs/09_eval.ipynb #68cdb57f
 def mc_accuracy(model, # a causal LM
                 tokenizer, # its tokenizer
                 items, # dicts with 'query', 'choices' (list of str) and 'gold' (index)
                 target_delimiter:str=' ', # put between query and choice (lm-eval's default)
-                batch_size:int=8, # sequences per forward pass
                ) -> dict:
     "Accuracy (`acc`) and length-normalized accuracy (`acc_norm`) of log-likelihood answers."
     items = list(items)
     if not items: raise VikhrError('the multiple-choice task has no items.')
-    pairs = [(it['query'], target_delimiter + c) for it in items for c in it['choices']]
-    lps = iter(choice_logprobs(model, tokenizer, pairs, batch_size))
     acc = acc_norm = 0
+    was_training = model.training; model.eval()
     for it in items:
-        lp = [next(lps) for _ in it['choices']]
+        lp = shared_context_logprobs(model, tokenizer, it['query'], [target_delimiter + c for c in it['choices']])
         norm = [l / len(c) for l, c in zip(lp, it['choices'])]
         acc += int(max(range(len(lp)), key=lp.__getitem__) == it['gold'])
         acc_norm += int(max(range(len(norm)), key=norm.__getitem__) == it['gold'])
+    model.train(was_training)
     return {'acc': acc / len(items), 'acc_norm': acc_norm / len(items), 'n': len(items)}
 
 # %% ../nbs/09_eval.ipynb #252dc688

@@ -349,7 +349,7 @@ def eval_stage(cfg:PipelineConfig, out:Path, data_dir:Path, tok_dir:Path, init_d
                 key = 'original' if st == 'original' else 'adapted'
                 rep['speed'][key] = {f'{cfg.language}_words_per_s': sp['words_per_s'], f'{cfg.language}_chars_per_s': sp['chars_per_s'],
                                      f'{cfg.language}_tokens_per_s': sp['tokens_per_s'], 'sample': sp['samples'][0]}
-                for name, items in tasks.items(): rep['mc'].setdefault(st, {})[name] = mc_accuracy(model, tok, items, batch_size=e.batch_size)
+                for name, items in tasks.items(): rep['mc'].setdefault(st, {})[name] = mc_accuracy(model, tok, items)
             _free(model, tok)
     write_report(rep, out)
     return {'report': str(out/'report.json')}
