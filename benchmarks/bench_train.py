@@ -7,7 +7,8 @@
 
 Each mode runs `train()` itself — the same loop, data pipeline and optimizer as a real run — for
 `--warmup` + `--steps` optimizer steps; the first `--warmup` steps are not timed. Prints tokens/s
-(median step time), and on a GPU also the model FLOPs utilization (MFU): the FLOPs the mode needs
+from the fastest timed step (on a shared machine the least disturbed one; the median is shown
+too), and on a GPU also the model FLOPs utilization (MFU): the FLOPs the mode needs
 per token divided by the device's peak dense bf16/fp16 FLOPs.
 
 FLOPs per token, with F = forward FLOPs = 2 x (parameters of every matmul, the head included)
@@ -55,13 +56,15 @@ def main():
     p.add_argument('--train-data', default='manifest:lang=ru,split=train')
     p.add_argument('--block-size', type=int, default=256)
     p.add_argument('--batch-size', type=int, default=4)
-    p.add_argument('--steps', type=int, default=3, help='timed optimizer steps per mode')
+    p.add_argument('--steps', type=int, default=4, help='timed optimizer steps per mode')
+    p.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s choice)')
     p.add_argument('--warmup', type=int, default=1, help='untimed steps per mode')
     p.add_argument('--gradient-checkpointing', action='store_true')
     p.add_argument('--mixed-precision', default='auto')
     p.add_argument('--peak-tflops', type=float, default=None, help="the device's peak, for MFU where it is not in the table")
     p.add_argument('--json', help='also write the results here')
     a = p.parse_args()
+    if a.threads: torch.set_num_threads(a.threads)
 
     work = Path(tempfile.mkdtemp(prefix='bench_train-'))
     try: run(a, work)
@@ -86,16 +89,18 @@ def run(a, work):
         res = train(cfg)
         times = [m['step_time'] for m in res['history'] if 'step_time' in m][a.warmup:]
         tokens = a.batch_size * a.block_size * res['num_processes']
-        tps = tokens / statistics.median(times)
-        row = {'mode': name, 'trained_parameters': res['trained_parameters'], 's_per_step': statistics.median(times), 'tokens_per_s': tps}
+        tps = tokens / min(times)
+        row = {'mode': name, 'trained_parameters': res['trained_parameters'], 's_per_step': min(times),
+               's_per_step_median': statistics.median(times), 'tokens_per_s': tps}
         if peak: row['mfu'] = NEED[name](F, H) * tps / peak
         rows.append(row)
-        print(f"  {name:<11} {res['trained_parameters']/1e6:8.2f}M trained  {row['s_per_step']:7.3f} s/step  {tps:9.0f} tokens/s"
+        print(f"  {name:<11} {res['trained_parameters']/1e6:8.2f}M trained  {row['s_per_step']:7.3f} s/step (median {row['s_per_step_median']:.3f})  {tps:9.0f} tokens/s"
               + (f"  MFU {row['mfu']:.1%}" if 'mfu' in row else ''), flush=True)
     print()
-    print(f"{'mode':<11} {'trained':>10} {'s/step':>8} {'tokens/s':>9}" + ('   MFU' if peak else ''))
+    print(f"{'mode':<11} {'trained':>10} {'s/step':>8} {'median':>8} {'tokens/s':>9}" + ('   MFU' if peak else ''))
     for r in rows:
-        print(f"{r['mode']:<11} {r['trained_parameters']/1e6:9.2f}M {r['s_per_step']:8.3f} {r['tokens_per_s']:9.0f}" + (f" {r['mfu']:6.1%}" if 'mfu' in r else ''))
+        print(f"{r['mode']:<11} {r['trained_parameters']/1e6:9.2f}M {r['s_per_step']:8.3f} {r['s_per_step_median']:8.3f} {r['tokens_per_s']:9.0f}"
+              + (f" {r['mfu']:6.1%}" if 'mfu' in r else ''))
     if a.json: Path(a.json).write_text(json.dumps({'model': a.model, 'device': dev, 'rows': rows}, indent=1))
 
 if __name__ == '__main__':
