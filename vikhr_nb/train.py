@@ -301,7 +301,9 @@ def lm_loss(logits:torch.Tensor, # (B, T, V) predictions
             input_ids:torch.Tensor, # (B, T) the block
            ) -> torch.Tensor:
     "Mean next-token cross-entropy (nats) of a packed block."
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), input_ids[:, 1:].flatten())  # position t predicts token t+1
+    labels = F.pad(input_ids[:, 1:], (0, 1), value=-100)  # (B, T): position t predicts token t+1; the last predicts nothing
+    # flattening the whole (B, T, V) tensor is a view; slicing off the last position first would copy all of it
+    return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
 
 # %% ../nbs/06_pretrain.ipynb #ea6dc4fa
 def kl_to_reference(logits:torch.Tensor, # (B, T, V) predictions of the model being trained
