@@ -51,6 +51,23 @@ def test_embeddings_mode_leaves_every_other_weight_bit_identical(tiny_dirs, tmp_
     if tie: assert torch.equal(after['lm_head.weight'], after['model.embed_tokens.weight'])
     else: assert not torch.equal(after['lm_head.weight'], after['model.embed_tokens.weight'])
 
+@pytest.mark.parametrize('tie', [True, False])
+def test_train_rows_new_keeps_original_rows_bit_identical(tiny_dirs, tmp_path, tie):
+    "With train_rows 'new' only the rows listed in vikhr_mapping.json learn; the mapping travels with the trained model."
+    import shutil
+    d = tmp_path/'adapted'; shutil.copytree(tiny_dirs[tie], d)
+    n = AutoModelForCausalLM.from_pretrained(d).config.vocab_size
+    new = list(range(n - 100, n))
+    (d/'vikhr_mapping.json').write_text(json.dumps({'version': 1, 'pieces': {str(i): [0] for i in new}}))
+    res = train(small(d, tmp_path/'run', mode='embeddings', train_rows='new', eval_max_chars=0))
+    before, after = weights(d), weights(res['model_dir'])
+    for k in ('model.embed_tokens.weight', 'lm_head.weight'):
+        assert torch.equal(before[k][:n-100], after[k][:n-100]), f'{k}: an original row moved'
+        assert not torch.equal(before[k][n-100:], after[k][n-100:]), f'{k}: the new rows did not learn'
+    assert (Path(res['model_dir'])/'vikhr_mapping.json').exists()
+    with pytest.raises(VikhrError, match="train_rows 'new' needs"): train(small(tiny_dirs[tie], tmp_path/'run2', train_rows='new'))
+    with pytest.raises(VikhrError, match="mode 'full' trains every weight"): load_config(small(d, tmp_path/'run3', mode='full', train_rows='new'))
+
 def test_tied_matrix_gets_input_and_output_gradients(tiny_dirs):
     "The output side reaches every row, also of tokens that never occur in the input: both sides are trained."
     from vikhr_nb.train import prepare_model, lm_loss

@@ -22,9 +22,10 @@ from .models import DEFAULT_MODEL, load_model, load_tokenizer, resolve_model
 
 # %% auto #0
 __all__ = ['TrainConfig', 'check_config', 'load_config', 'expand_stages', 'embedding_weights', 'prepare_model',
-           'check_lora_targets', 'param_groups', 'tokenize_and_pack', 'MixedBlocks', 'lm_loss', 'kl_to_reference',
-           'lr_multiplier', 'tiny_tokenizer', 'eval_chunks', 'evaluate', 'run_identity', 'latest_checkpoint',
-           'check_output_dir', 'save_checkpoint', 'train_stage', 'save_final_model', 'check_model_fit', 'train']
+           'check_lora_targets', 'new_row_ids', 'freeze_old_rows', 'param_groups', 'tokenize_and_pack', 'MixedBlocks',
+           'lm_loss', 'kl_to_reference', 'lr_multiplier', 'tiny_tokenizer', 'eval_chunks', 'evaluate', 'run_identity',
+           'latest_checkpoint', 'check_output_dir', 'save_checkpoint', 'train_stage', 'save_final_model',
+           'check_model_fit', 'train']
 
 # %% ../nbs/06_pretrain.ipynb #1674a196
 @dataclass
@@ -35,6 +36,7 @@ class TrainConfig:
     tokenizer:str|None = None # the (adapted) tokenizer; default: the model's own
     mode:str = 'embeddings' # 'embeddings' (input + output embeddings, LEP), 'lora' (LoRA + embeddings + head, Chinese-LLaMA) or 'full'
     output_dir:str = 'runs/train' # checkpoints, logs and the final model go here
+    train_rows:str = 'all' # 'embeddings'/'lora' modes: train 'all' rows of the embeddings and head, or only the 'new' ones the adapted tokenizer added (from the model's vikhr_mapping.json): the original language's rows stay bit-identical
     # --- data
     train_data:list = field(default_factory=lambda: ['manifest:lang=ru,split=train']) # corpus specs of target-language text (see `vikhr_nb.data.load_corpus`)
     replay_data:list = field(default_factory=list) # corpus specs of original-language (English) text replayed against forgetting
@@ -130,6 +132,8 @@ def check_config(cfg:TrainConfig, # the configuration to check
     def need(ok, msg):
         if not ok: raise VikhrError(where + msg)
     need(cfg.mode in ('embeddings', 'lora', 'full'), f"mode must be 'embeddings', 'lora' or 'full', got {cfg.mode!r}")
+    need(cfg.train_rows in ('all', 'new'), f"train_rows must be 'all' or 'new', got {cfg.train_rows!r}")
+    need(cfg.train_rows == 'all' or cfg.mode != 'full', "train_rows 'new' freezes the original rows, but mode 'full' trains every weight: use mode 'embeddings' or 'lora'")
     for k in ('max_steps', 'batch_size', 'grad_accum_steps', 'eval_batch_size', 'lora_r', 'log_every', 'keep_checkpoints', 'shuffle_buffer'):
         need(getattr(cfg, k) >= 1, f"{k} must be at least 1, got {getattr(cfg, k)}")
     need(cfg.block_size >= 2, f"block_size must be at least 2 (a token and its successor), got {cfg.block_size}")
@@ -232,6 +236,28 @@ def check_lora_targets(model, # a causal LM
     if missing := [t for t in targets if t not in linear]:
         raise VikhrError(f"lora_targets {missing} name no linear layer of this model (embeddings and head are trained fully, not with LoRA); "
                          f"its linear layers are: {', '.join(sorted(linear))}")
+
+# %% ../nbs/06_pretrain.ipynb #f8ba996e
+def new_row_ids(model_src:str, # the model to train: a directory written by `vikhr embed` (or any alias/path `load_model` takes)
+               ) -> list[int]:
+    "Ids of the rows the adapted tokenizer added, from the model's `vikhr_mapping.json`."
+    from vikhr_nb.models import resolve_model
+    from vikhr_nb.tokenizer import MAPPING_FILE, load_mapping
+    d = Path(resolve_model(model_src))
+    if not (d/MAPPING_FILE).exists():
+        raise VikhrError(f"train_rows 'new' needs {d/MAPPING_FILE} (written by `vikhr embed` / the pipeline's embeddings stage) to know "
+                         f"which rows are new; without it use train_rows 'all'.")
+    return sorted(load_mapping(d))
+
+def freeze_old_rows(model, # a model prepared by `prepare_model` (embeddings trainable)
+                    new_ids:list, # the rows that keep learning
+                   ):
+    "Zero the gradient of every embedding and head row except `new_ids` (tied or untied)."
+    for w in embedding_weights(model):
+        keep = torch.zeros(w.shape[0], 1, dtype=w.dtype)
+        keep[torch.tensor(new_ids, dtype=torch.long)] = 1
+        w.register_hook(lambda g, keep=keep: g * keep.to(g.device, g.dtype))
+    return model
 
 # %% ../nbs/06_pretrain.ipynb #1ab057a2
 def param_groups(model, # a model prepared by `prepare_model`
@@ -525,6 +551,7 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
     model.config.use_cache = False
     if cfg.gradient_checkpointing: _checkpointing(model, True)
     model = prepare_model(model, cfg).train()
+    if cfg.train_rows == 'new': freeze_old_rows(model, new_row_ids(cfg.model))  # before `prepare`: DDP averages the masked gradients
     optimizer = torch.optim.AdamW(param_groups(model, cfg), betas=(0.9, 0.95))
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_multiplier(s, cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio))
     n_trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -641,6 +668,8 @@ def save_final_model(accelerator, # the run's `Accelerator`
         with atomic_dir(model_dir, overwrite=True) as tmp:
             net.save_pretrained(tmp, state_dict=state_dict)
             tokenizer.save_pretrained(tmp)
+            mp = Path(resolve_model(cfg.model))/'vikhr_mapping.json'
+            if mp.exists(): shutil.copyfile(mp, tmp/mp.name)  # which rows are new travels with the model (train_rows 'new', next stages)
             (tmp/'vikhr_train.json').write_text(json.dumps({**summary, 'config': asdict(cfg)}, indent=1, default=str))
     accelerator.wait_for_everyone()
     return Path(model_dir)
@@ -659,6 +688,7 @@ def check_model_fit(cfg:TrainConfig, # a stage (its model must exist)
     if cfg.mode == 'lora':
         with torch.device('meta'): skeleton = AutoModelForCausalLM.from_config(mc)  # module names only, no memory, no weights
         check_lora_targets(skeleton, cfg.lora_targets)
+    if cfg.train_rows == 'new' and cfg.mode != 'full': new_row_ids(cfg.model)  # a missing mapping fails here, not after loading
 
 # %% ../nbs/06_pretrain.ipynb #9f090584
 def train(cfg:TrainConfig|dict|str|os.PathLike, # a config, a dict of its fields, or a YAML file
