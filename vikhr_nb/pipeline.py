@@ -33,7 +33,7 @@ class DataSettings:
     max_replay_chars:int|None = None # ... and of replay text
     eval_doc_chars:int = 1000 # held-out documents are cut to this many characters, so each fits one window for every tokenizer
     eval_max_chars:int = 12_000 # characters of held-out text scored per language
-    mc_max_items:int = 40 # items of each multiple-choice task scored
+    mc_max_items:int = 30 # items of each multiple-choice task scored
 
 @dataclass
 class TokenizerSettings:
@@ -60,9 +60,10 @@ class EvalSettings:
     score_init:bool = True # also score the adapted model before training (bits per character)
 
 def _demo_train() -> dict:
-    # LEP-style embeddings-only training; the evaluation stage scores the model, so no evaluation during training
-    return dict(mode='embeddings', max_steps=44, batch_size=8, block_size=256, lr=1e-3, embedding_lr=1e-3, warmup_steps=4,
-                replay_ratio=0.2, eval_data=[], replay_eval_data=[], save_every=20, tracker='tensorboard')
+    # LEP-style embeddings-only training of the new rows only (the English rows stay as they were), 20% English
+    # replay; the evaluation stage scores the model, so no evaluation during training
+    return dict(mode='embeddings', train_rows='new', max_steps=44, batch_size=8, block_size=256, lr=3e-3, embedding_lr=3e-3,
+                warmup_steps=4, replay_ratio=0.2, eval_data=[], replay_eval_data=[], save_every=20, tracker='tensorboard')
 
 @dataclass
 class PipelineConfig:
@@ -297,7 +298,7 @@ def tokenizer_stage(cfg:PipelineConfig, out:Path, data_dir:Path) -> dict:
     save_adapted(tok, mapping, out, base=cfg.model, overwrite=True, mode=t.mode)
     return {'vocab_size': {'original': len(base), 'adapted': len(tok)}, 'new_tokens': len(mapping)}
 
-def embeddings_stage(cfg:PipelineConfig, out:Path, tok_dir:Path) -> dict:
+def embeddings_stage(cfg:PipelineConfig, out:Path, tok_dir:Path, data_dir:Path) -> dict:
     "Resize the model to the adapted tokenizer and initialize the new rows (see `vikhr_nb.embeddings`)."
     from vikhr_nb.models import load_model
     from vikhr_nb.tokenizer import load_mapping
@@ -305,9 +306,11 @@ def embeddings_stage(cfg:PipelineConfig, out:Path, tok_dir:Path) -> dict:
     from transformers import AutoTokenizer
     model, old_tok = load_model(cfg.model)
     new_tok = AutoTokenizer.from_pretrained(tok_dir)
-    model = resize_embeddings(model, old_tok, new_tok, mapping=load_mapping(tok_dir), method=cfg.embeddings.method,
-                              pad_to_multiple_of=cfg.embeddings.pad_to_multiple_of, seed=cfg.seed)
-    save_adapted_model(model, new_tok, out, overwrite=True, method=cfg.embeddings.method, base=cfg.model)
+    mapping = load_mapping(tok_dir)
+    texts = [r['text'] for r in read_jsonl(data_dir/'target.jsonl')] if cfg.embeddings.method == 'focus' else None
+    model = resize_embeddings(model, old_tok, new_tok, mapping=mapping, method=cfg.embeddings.method,
+                              pad_to_multiple_of=cfg.embeddings.pad_to_multiple_of, seed=cfg.seed, texts=texts)
+    save_adapted_model(model, new_tok, out, mapping=mapping, overwrite=True, method=cfg.embeddings.method, base=cfg.model)
     return {'rows': model.get_input_embeddings().weight.shape[0]}
 
 # %% ../nbs/10_pipeline.ipynb #c8efefcf
@@ -388,7 +391,7 @@ def _adapt(cfg:PipelineConfig) -> dict:
         with atomic_write(out/'config.yaml') as f: yaml.safe_dump(d, f, sort_keys=False, allow_unicode=True)
     on_main('data', lambda o: data_stage(cfg, o))
     on_main('tokenizer', lambda o: tokenizer_stage(cfg, o, out/'data'))
-    on_main('embeddings', lambda o: embeddings_stage(cfg, o, out/'tokenizer'))
+    on_main('embeddings', lambda o: embeddings_stage(cfg, o, out/'tokenizer', out/'data'))
     tr = out/'train'
     if stage_done(tr, fps['train']): res = json.loads((tr/STAGE_RECORD).read_text())['results']; log(f'stage train: complete in {tr}, skipped')
     else:

@@ -1,0 +1,85 @@
+"The whole adaptation (vikhr adapt / vikhr demo): stages chained, skipped when done, resumed after a crash, bad configs refused."
+import json, os, shutil
+from pathlib import Path
+import pytest, yaml, torch
+from vikhr_nb.core import VikhrError
+from vikhr_nb import pipeline as P
+from vikhr_nb.pipeline import adapt, load_pipeline_config, config_dict, PipelineConfig
+from vikhr_nb.models import tiny_llama, load_tokenizer
+from conftest import ROOT, run_vikhr
+
+@pytest.fixture(scope='module')
+def tiny_model_dir(tmp_path_factory):
+    "A tiny random Llama with the real SmolLM2 tokenizer: the pipeline's stages run for real, in seconds."
+    d = tmp_path_factory.mktemp('tiny')
+    tok = load_tokenizer('smollm2-135m-instruct')
+    m = tiny_llama(len(tok), hidden_size=32, n_layers=2, n_heads=4, max_len=1024)
+    m.config.bos_token_id, m.config.eos_token_id, m.config.pad_token_id = tok.bos_token_id, tok.eos_token_id, tok.pad_token_id
+    m.save_pretrained(d); tok.save_pretrained(d)
+    return d
+
+def small_config(model_dir, out, **train):
+    return {'name': 'tiny', 'model': str(model_dir), 'out_dir': str(out),
+            'data': {'max_target_chars': 200_000, 'max_replay_chars': 100_000, 'eval_max_chars': 1500, 'mc_max_items': 3},
+            'tokenizer': {'vocab_size': 1500},
+            'train': {'mode': 'embeddings', 'max_steps': 2, 'batch_size': 2, 'block_size': 64, 'lr': 1e-3, 'replay_ratio': 0.25,
+                      'eval_data': [], 'replay_eval_data': [], 'tracker': 'none', 'progress': False, **train},
+            'eval': {'block_size': 512, 'batch_size': 2, 'speed_prompts': 1, 'max_new_tokens': 4}}
+
+REQUIRED = ['tokenizer.original.ru.chars_per_token', 'tokenizer.adapted.ru.chars_per_token', 'tokenizer.original.en.tokens_per_word',
+            'tokenizer.adapted.en.tokens_per_word', 'bpc.original.ru', 'bpc.init.ru', 'bpc.trained.ru', 'bpc.original.en', 'bpc.trained.en',
+            'speed.original.ru_words_per_s', 'speed.adapted.ru_words_per_s', 'vocab_size.original', 'vocab_size.adapted',
+            'mc.original.ru_mc_manpages.acc', 'mc.trained.ru_mc_manpages.acc']
+
+def _get(d, path):
+    for k in path.split('.'): d = d[k]
+    return d
+
+def test_adapt_end_to_end_then_skips_everything(tiny_model_dir, tmp_path, caplog):
+    out = tmp_path/'run'
+    rep = adapt(small_config(tiny_model_dir, out))
+    for k in REQUIRED: assert isinstance(_get(rep, k), (int, float)), k
+    assert rep['vocab_size']['adapted'] > rep['vocab_size']['original']
+    assert rep['tokenizer']['adapted']['ru']['chars_per_token'] > rep['tokenizer']['original']['ru']['chars_per_token']
+    same = lambda d: {k: v for k, v in d.items() if k not in ('vocab_use', 'vocab_size')}
+    assert same(rep['tokenizer']['adapted']['en']) == same(rep['tokenizer']['original']['en'])  # extend: English tokenized as before
+    for f in ('report.json', 'report.md', 'eval/bpc.png', 'eval/tokens_per_word.png', 'eval/speed.png', 'config.yaml'): assert (out/f).exists(), f
+    assert json.loads((out/'report.json').read_text()) == rep
+    stamps = {p: p.stat().st_mtime for p in out.glob('*/vikhr_stage.json')}
+    assert len(stamps) == 5
+    rep2 = adapt(small_config(tiny_model_dir, out))  # everything is complete: nothing runs again
+    assert rep2 == rep and stamps == {p: p.stat().st_mtime for p in out.glob('*/vikhr_stage.json')}
+
+def test_crash_resumes_at_the_failed_stage(tiny_model_dir, tmp_path, monkeypatch):
+    out = tmp_path/'run'
+    def crash(*a, **k): raise RuntimeError('simulated crash in the evaluation stage')
+    monkeypatch.setattr(P, 'eval_stage', crash)
+    with pytest.raises(RuntimeError, match='simulated crash'): adapt(small_config(tiny_model_dir, out))
+    assert not (out/'eval').exists() and (out/'train'/'vikhr_stage.json').exists()
+    done = {p: p.stat().st_mtime for p in out.glob('*/vikhr_stage.json')}
+    monkeypatch.undo()
+    rep = adapt(small_config(tiny_model_dir, out))
+    assert 'bpc' in rep and {p: p.stat().st_mtime for p in done} == done  # earlier stages were not redone
+
+def test_output_of_another_config_is_refused(tiny_model_dir, tmp_path):
+    out = tmp_path/'run'
+    cfg = small_config(tiny_model_dir, out)
+    P.run_stage('data', out/'data', P.fingerprint({'other': 1}), lambda o: {})
+    with pytest.raises(VikhrError, match='different configuration'): adapt(cfg)
+
+def test_bad_configs_fail_before_any_compute(tmp_path):
+    with pytest.raises(VikhrError, match='no such file'): load_pipeline_config({'data': {'target': [str(tmp_path/'missing.jsonl')]}})
+    with pytest.raises(VikhrError, match='unknown setting'): load_pipeline_config({'tokenizer': {'size': 3}})
+    with pytest.raises(VikhrError, match='unknown setting'): load_pipeline_config({'epochs': 3})
+    with pytest.raises(VikhrError, match='too small'): load_pipeline_config({'tokenizer': {'vocab_size': 10}})
+    with pytest.raises(VikhrError, match='does not exist'): load_pipeline_config(tmp_path/'nope.yaml')
+    r = run_vikhr('adapt', tmp_path/'nope.yaml')
+    assert r.returncode == 2 and 'does not exist' in r.stderr and 'Traceback' not in r.stderr
+
+def test_demo_yaml_is_the_demo():
+    shipped = yaml.safe_load((ROOT/'configs'/'demo.yaml').read_text())
+    assert shipped == config_dict(PipelineConfig())
+
+@pytest.mark.parametrize('name', ['smollm2-360m', 'qwen2.5-0.5b', 'llama-3.2-1b'])
+def test_gpu_configs_are_valid(name):
+    load_pipeline_config(ROOT/'configs'/'gpu'/f'{name}.yaml')
