@@ -95,25 +95,35 @@ def bits_per_char(model, # a causal LM
 def generation_speed(model, # a causal LM
                      tokenizer, # its tokenizer
                      prompts:list, # prompts (strings), the same for every model compared
-                     max_new_tokens:int=32, # tokens generated per prompt (exactly this many)
+                     references:list|None=None, # continuations to reproduce (one per prompt); None: free greedy generation
+                     max_new_tokens:int=32, # free generation: tokens generated per prompt (exactly this many)
                      warmup:int=1, # untimed warm-up generations
-                     **gen_kwargs, # passed to `generate` (default: greedy)
+                     **gen_kwargs, # passed to `generate`
                     ) -> dict:
-    "Words, characters and tokens generated per second of wall time on `prompts`."
+    "Words, characters and tokens produced per second of wall time after `prompts`."
     if not prompts: raise VikhrError('no prompts to time generation on.')
+    if references is not None and len(references) != len(prompts): raise VikhrError('give one reference continuation per prompt.')
     dev = next(model.parameters()).device
-    kw = {'do_sample': False, 'max_new_tokens': max_new_tokens, 'min_new_tokens': max_new_tokens,
-          'pad_token_id': tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id, **gen_kwargs}
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     was_training = model.training; model.eval()
-    def _gen(p):
-        enc = tokenizer(p, return_tensors='pt').to(dev)
+    def _gen(i):
+        enc = tokenizer(prompts[i], return_tensors='pt').to(dev)
+        n0 = enc['input_ids'].shape[1]
+        kw = {'do_sample': False, 'pad_token_id': pad, 'max_new_tokens': max_new_tokens, 'min_new_tokens': max_new_tokens, **gen_kwargs}
+        if references is not None:
+            # the reference's tokens as they follow the prompt (encoded together, split where the prompt's tokens end)
+            k = n0 - _n_special(tokenizer, prompts[i])
+            whole = tokenizer(prompts[i] + references[i], add_special_tokens=False).input_ids
+            same = whole[:k] == tokenizer(prompts[i], add_special_tokens=False).input_ids
+            ref = whole[k:] if same else tokenizer(references[i], add_special_tokens=False).input_ids  # a token across the boundary
+            kw.update(max_new_tokens=len(ref), min_new_tokens=len(ref), prefix_allowed_tokens_fn=lambda b, ids: [ref[min(len(ids) - n0, len(ref) - 1)]])
         out = model.generate(**enc, **kw)
-        return out[0, enc['input_ids'].shape[1]:]
-    for p in prompts[:warmup]: _gen(p)
+        return out[0, n0:]
+    for i in range(min(warmup, len(prompts))): _gen(i)
     n_words = n_chars = n_tokens = 0; secs = 0.; samples = []
-    for p in prompts:
+    for i in range(len(prompts)):
         if dev.type == 'cuda': torch.cuda.synchronize()
-        t0 = time.perf_counter(); new = _gen(p)
+        t0 = time.perf_counter(); new = _gen(i)
         if dev.type == 'cuda': torch.cuda.synchronize()
         secs += time.perf_counter() - t0
         text = tokenizer.decode(new, skip_special_tokens=True)
@@ -121,6 +131,10 @@ def generation_speed(model, # a causal LM
     model.train(was_training)
     return {'words_per_s': n_words/secs, 'chars_per_s': n_chars/secs, 'tokens_per_s': n_tokens/secs,
             'seconds': secs, 'n_words': n_words, 'n_chars': n_chars, 'n_tokens': n_tokens, 'samples': samples}
+
+def _n_special(tokenizer, text) -> int:
+    "How many special tokens the tokenizer adds to `text` (e.g. a BOS)."
+    return len(tokenizer(text).input_ids) - len(tokenizer(text, add_special_tokens=False).input_ids)
 
 # %% ../nbs/09_eval.ipynb #bd38fea3
 def _encode_pair(tokenizer, context:str, continuation:str):
@@ -229,7 +243,9 @@ def report_markdown(report:dict, # the run's figures (see above)
     for l in langs:
         rows.append((f'{l}: bits per character', _get(report, 'bpc', 'original', l), _get(report, 'bpc', 'init', l), _get(report, 'bpc', 'trained', l)))
     for k in sorted({k for st in (report.get('speed') or {}).values() for k in st if k.endswith('words_per_s')}):
-        rows.append((f"{k.replace('_words_per_s', '')}: generated words per second", _get(report, 'speed', 'original', k), None, _get(report, 'speed', 'adapted', k)))
+        l, free = k.split('_')[0], '_free_' in k
+        name = f"{l}: words per second, {'free generation' if free else 'same text'}"
+        rows.append((name, _get(report, 'speed', 'original', k), None, _get(report, 'speed', 'adapted', k)))
     for task in sorted({t for st in (report.get('mc') or {}).values() for t in st}):
         for m in ('acc', 'acc_norm'):
             rows.append((f'{task}: {m}', _get(report, 'mc', 'original', task, m), _get(report, 'mc', 'init', task, m), _get(report, 'mc', 'trained', task, m)))
@@ -267,7 +283,8 @@ def plot_report(report:dict, # the run's figures
     if langs: bars('bpc', langs, {st: [_get(bpc, st, l) for l in langs] for st in bpc}, 'bits per character', 'Held-out bits per character (lower is better)')
     sp = report.get('speed') or {}
     keys = sorted({k for st in sp.values() for k in st if k.endswith('words_per_s')})
-    if keys: bars('speed', [k.replace('_words_per_s', '') for k in keys], {st: [_get(sp, st, k) for k in keys] for st in sp},
+    label = lambda k: f"{k.split('_')[0]}, {'free generation' if '_free_' in k else 'same text'}"
+    if keys: bars('speed', [label(k) for k in keys], {st: [_get(sp, st, k) for k in keys] for st in sp},
                   'words per second', 'Generation speed (higher is better)')
     if out_dir:
         for name, fig in figs.items(): fig.savefig(Path(out_dir)/f'{name}.png', dpi=120); plt.close(fig)

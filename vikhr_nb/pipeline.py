@@ -56,7 +56,8 @@ class EvalSettings:
     batch_size:int = 4 # windows per forward pass
     speed_prompts:int = 4 # held-out documents whose first words prompt the generation-speed test
     prompt_chars:int = 120 # characters of each speed prompt
-    max_new_tokens:int = 32 # tokens generated per prompt
+    reference_chars:int = 200 # characters of held-out text each model is timed producing after its prompt
+    max_new_tokens:int = 32 # tokens generated per prompt in free generation
     score_init:bool = True # also score the adapted model before training (bits per character)
 
 def _demo_train() -> dict:
@@ -334,7 +335,9 @@ def eval_stage(cfg:PipelineConfig, out:Path, data_dir:Path, tok_dir:Path, init_d
     e = cfg.eval
     heldout = {p.stem: [r['text'] for r in read_jsonl(p)] for p in sorted((data_dir/'eval').glob('*.jsonl'))}
     tasks = {p.stem: read_jsonl(p) for p in sorted((data_dir/'tasks').glob('*.jsonl'))}
-    prompts = [cut_text(t, e.prompt_chars) for t in heldout[cfg.language][:e.speed_prompts]]
+    docs = [t for t in heldout[cfg.language] if len(t) > e.prompt_chars + e.reference_chars // 2][:e.speed_prompts]
+    prompts = [cut_text(t, e.prompt_chars) for t in docs]
+    refs = [cut_text(t[len(p):], e.reference_chars) for t, p in zip(docs, prompts)]  # what follows each prompt in the held-out text
     old_tok, new_tok = load_tokenizer(cfg.model), AutoTokenizer.from_pretrained(tok_dir)
     rep = {'name': cfg.name, 'model': cfg.model, 'language': cfg.language,
            'vocab_size': {'original': len(old_tok), 'adapted': len(new_tok)},
@@ -348,10 +351,12 @@ def eval_stage(cfg:PipelineConfig, out:Path, data_dir:Path, tok_dir:Path, init_d
                 r = bits_per_char(model, tok, texts, block_size=e.block_size, batch_size=e.batch_size)
                 rep['bpc'].setdefault(st, {})[l] = r['bpc']; rep['bpb'].setdefault(st, {})[l] = r['bpb']
             if st != 'init':
-                sp = generation_speed(model, tok, prompts, max_new_tokens=e.max_new_tokens)
-                key = 'original' if st == 'original' else 'adapted'
-                rep['speed'][key] = {f'{cfg.language}_words_per_s': sp['words_per_s'], f'{cfg.language}_chars_per_s': sp['chars_per_s'],
-                                     f'{cfg.language}_tokens_per_s': sp['tokens_per_s'], 'sample': sp['samples'][0]}
+                L = cfg.language
+                sp = generation_speed(model, tok, prompts, references=refs)  # the same held-out text for both models
+                fr = generation_speed(model, tok, prompts, max_new_tokens=e.max_new_tokens)  # whatever the model writes
+                rep['speed']['original' if st == 'original' else 'adapted'] = {
+                    f'{L}_words_per_s': sp['words_per_s'], f'{L}_chars_per_s': sp['chars_per_s'], f'{L}_tokens_per_s': sp['tokens_per_s'],
+                    f'{L}_free_words_per_s': fr['words_per_s'], f'{L}_free_tokens_per_s': fr['tokens_per_s'], 'free_sample': fr['samples'][0]}
                 for name, items in tasks.items(): rep['mc'].setdefault(st, {})[name] = mc_accuracy(model, tok, items)
             _free(model, tok)
     write_report(rep, out)
