@@ -112,13 +112,23 @@ def get_dtype(dtype:str|torch.dtype|None=None, # 'float32', 'bf16', 'fp16', a to
     return torch.float32
 
 # %% ../nbs/00_core.ipynb #d95e4485
+class _StderrHandler(logging.StreamHandler):
+    "Writes to whatever `sys.stderr` is *now*: notebooks swap it for every cell, and a handler bound once would write into the first cell's."
+    def __init__(self): super().__init__(sys.stderr)
+    @property
+    def stream(self):
+        import sys  # looked up at call time: also safe while the interpreter shuts down
+        return sys.stderr
+    @stream.setter
+    def stream(self, _): pass
+
 def get_logger(name:str='vikhr_nb', # logger name
                level:int=logging.INFO, # logging level
               ) -> logging.Logger:
     "The package logger, configured once with a short time-stamped format on stderr."
     logger = logging.getLogger(name)
     if not logger.handlers:
-        h = logging.StreamHandler(sys.stderr)
+        h = _StderrHandler()
         h.setFormatter(logging.Formatter('%(asctime)s %(name)s: %(message)s', '%H:%M:%S'))
         logger.addHandler(h); logger.setLevel(level); logger.propagate = False
     return logger
