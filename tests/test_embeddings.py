@@ -201,3 +201,48 @@ def test_cli_embed_end_to_end(smol, adapted, smol_tok, tmp_path):
     assert r.returncode == 2 and 'already exists' in r.stderr
     r = run_vikhr('embed', '--tokenizer', tdir, '--method', 'focus', '--out', tmp_path/'m2')
     assert r.returncode == 2 and 'needs --corpus' in r.stderr
+
+def test_fit_head_rows_on_smol(smol, adapted, smol_tok, corpus):
+    "The head fit on the real SmolLM2: the fitted rows predict held-out Russian better than the piece mean, English stays, only new rows move."
+    from vikhr_nb.eval import bits_per_char
+    tok, mp = adapted['extend']
+    model, _ = smol
+    m = resize_embeddings(copy.deepcopy(model), smol_tok, tok, mp)
+    W0 = m.get_input_embeddings().weight.detach().clone()
+    ru_eval = [t[:600] for t in read_texts('manifest:lang=ru,split=heldout,kind=text')[:3]]
+    en_eval = [t[:600] for t in read_texts('manifest:lang=en,split=heldout,kind=text')[:6]]
+    before = bits_per_char(m, tok, ru_eval)['bpc'], bits_per_char(m, tok, en_eval)['bpc']
+    r = fit_head_rows(m, tok, sorted(mp), corpus[0], corpus[1], max_tokens=6000, replay_tokens=1500)
+    after = bits_per_char(m, tok, ru_eval)['bpc'], bits_per_char(m, tok, en_eval)['bpc']
+    assert r['loss_after'] < r['loss_before'] and r['rows'] == len(mp) and r['positions'] >= 7500
+    assert after[0] < before[0] - 0.05, (before, after)                      # held-out Russian: clearly better
+    assert abs(after[1] - before[1]) < 0.01 * before[1], (before, after)     # English: unchanged within 1%
+    W = m.get_input_embeddings().weight.detach(); old = torch.ones(len(W), dtype=torch.bool); old[sorted(mp)] = False
+    assert torch.equal(W[old], W0[old]) and m.get_output_embeddings().weight is m.get_input_embeddings().weight
+
+def test_fit_head_rows_bias_and_refusals(smol_tok, adapted, corpus):
+    "A head with a bias is fitted (the bias stays); a model whose logits are more than its head applied to the hidden state is refused."
+    tok, mp = adapted['extend']
+    torch.manual_seed(0)
+    m = resize_embeddings(tiny_llama(len(smol_tok), 16, tie=False), smol_tok, tok, mp)
+    m.lm_head.bias = torch.nn.Parameter(torch.randn(len(tok)) * 0.1)
+    b0 = m.lm_head.bias.detach().clone()
+    r = fit_head_rows(m, tok, sorted(mp), corpus[0][:200], max_tokens=2000, lr=1e-2)
+    assert r['loss_after'] < r['loss_before'] and torch.equal(m.lm_head.bias.detach(), b0)
+    forward = m.forward
+    def capped(*a, **k):
+        out = forward(*a, **k); out.logits = 0.5 * torch.tanh(out.logits / 0.5); return out  # soft-capping, as Gemma 2 does at 30
+    m.forward = capped
+    with pytest.raises(VikhrError, match='soft-capping'): fit_head_rows(m, tok, sorted(mp), corpus[0][:50])
+
+def test_cli_embed_fit_head(adapted, smol_tok, tmp_path):
+    "`vikhr embed --fit-head` records the fit and writes a model that reloads."
+    tok, mp = adapted['extend']
+    tdir = save_adapted(tok, mp, tmp_path/'tok', base=smol_tok, mode='extend')
+    r = run_vikhr('embed', '--tokenizer', tdir, '--fit-head', '--corpus', 'manifest:lang=ru,split=train', '--replay', 'manifest:lang=en,split=train',
+                  '--fit-tokens', '2000', '--out', tmp_path/'model')
+    assert r.returncode == 0, r.stderr
+    fit = json.loads(r.stdout.strip().splitlines()[-1])['fit_head']
+    assert fit['loss_after'] < fit['loss_before'] and fit['rows'] == len(mp)
+    assert json.loads((tmp_path/'model'/EMBED_RECORD).read_text())['fit_head'] == fit
+    assert AutoModelForCausalLM.from_pretrained(tmp_path/'model').config.vocab_size == len(tok)

@@ -10,14 +10,16 @@ import json, time
 from pathlib import Path
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 from .core import *
 from .models import load_model, load_tokenizer, check_model_tokenizer, DEFAULT_MODEL
+from .eval import context_token_id
 from .tokenizer import token_mapping, load_mapping, bpe_family, read_texts, read_corpus, MAPPING_FILE
 
 # %% auto #0
 __all__ = ['INIT_METHODS', 'EMBED_RECORD', 'shared_tokens', 'piece_matrix', 'piece_bytes', 'piece_weights', 'sample_like',
            'aux_vectors', 'sparsemax', 'focus_matrix', 'init_embeddings', 'check_embeddings', 'check_mapping',
-           'read_mapping', 'resize_embeddings', 'save_adapted_model']
+           'read_mapping', 'resize_embeddings', 'save_adapted_model', 'head_states', 'fit_head_rows']
 
 # %% ../nbs/05_embeddings.ipynb #77c157f9
 def shared_tokens(old_tokenizer, # the tokenizer the model was trained with
@@ -367,13 +369,106 @@ def save_adapted_model(model, # a model resized by `resize_embeddings`
         (tmp/EMBED_RECORD).write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding='utf-8')
     return Path(out_dir)
 
+# %% ../nbs/05_embeddings.ipynb #f2cd5407
+@torch.no_grad()
+def head_states(model, # a causal LM whose logits are its output head applied to its decoder's last hidden states
+                tokenizer, # its tokenizer
+                texts, # strings, a Dataset, files or corpus specs
+                max_tokens:int=80_000, # stop after this many scored positions
+                max_len:int=512, # tokens per text at most (the rest of a longer text is not read)
+                batch_size:int=8, # texts per forward pass
+                seed:int=0, # which texts, when there are more than `max_tokens` of them: a seeded sample
+                progress:bool=False, # show a progress bar
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    "The hidden states the output head reads, (N, dim) float32, and the token that follows each, (N,): the frozen model reading `texts`."
+    ctx = context_token_id(tokenizer)
+    encs = [e.ids[:max_len - 1] for e in tokenizer.backend_tokenizer.encode_batch(read_texts(texts), add_special_tokens=False)]
+    order = torch.randperm(len(encs), generator=torch.Generator().manual_seed(seed)).tolist()
+    seqs, n = [], 0
+    for i in order:
+        if n >= max_tokens: break
+        if encs[i]: seqs.append([ctx] + encs[i]); n += len(encs[i])
+    if not seqs: raise VikhrError('no text to read: the corpus for the head fit is empty.')
+    seqs.sort(key=len, reverse=True)  # similar lengths share a batch: less padding
+    dec, head = model.get_decoder(), model.get_output_embeddings()
+    dev = head.weight.device
+    x = torch.tensor([seqs[-1][:16]], device=dev)  # the head must be all there is between decoder and logits
+    if not torch.allclose(model(input_ids=x).logits.float(), head(dec(input_ids=x).last_hidden_state).float(), atol=1e-3, rtol=1e-3):
+        raise VikhrError(f'{type(model).__name__} does more than apply its output head to the last hidden state (logit scaling or soft-capping): '
+                         f'the head fit does not support it; initialize without it.')
+    was_training = model.training; model.eval()
+    H, T = [], []
+    for b in tqdm(range(0, len(seqs), batch_size), disable=not progress, desc='reading', leave=False):
+        chunk = seqs[b:b + batch_size]; L = max(map(len, chunk))
+        ids = torch.full((len(chunk), L), ctx, dtype=torch.long); mask = torch.zeros_like(ids)
+        for j, s in enumerate(chunk): ids[j, :len(s)] = torch.tensor(s); mask[j, :len(s)] = 1
+        h = dec(input_ids=ids.to(dev), attention_mask=mask.to(dev)).last_hidden_state  # (B, L, dim)
+        keep = mask[:, 1:].bool()  # position p predicts token p+1
+        H.append(h[:, :-1][keep.to(dev)].float()); T.append(ids[:, 1:][keep].to(dev))
+    model.train(was_training)
+    return torch.cat(H), torch.cat(T)
+
+# %% ../nbs/05_embeddings.ipynb #fa15e10e
+def fit_head_rows(model, # a causal LM, changed in place (its output head, which is the input embeddings too when tied)
+                  tokenizer, # its (adapted) tokenizer
+                  rows, # the head rows to fit: the new tokens' ids, e.g. `sorted(mapping)`
+                  texts, # target-language text (strings, a Dataset, files or corpus specs)
+                  replay_texts=None, # text the model must keep predicting as before (English): the new rows learn to stay out of it
+                  max_tokens:int=80_000, # positions of `texts` read
+                  replay_tokens:int=20_000, # positions of `replay_texts` read
+                  max_len:int=512, # tokens per text at most
+                  epochs:int=1, # passes over the positions
+                  batch_size:int=512, # positions per step
+                  lr:float=1e-3, # Adam's step size
+                  reg:float=1.0, # weight of the squared distance of each row from where it started (the piece mean)
+                  seed:int=0, # which texts are read and the order of the steps
+                  progress:bool=False, # show progress bars
+                 ) -> dict:
+    "Fit the head rows `rows` to next-token prediction on `texts` (plus `replay_texts`) with the rest of the model frozen; returns the losses before and after."
+    t0 = time.perf_counter()
+    head = model.get_output_embeddings(); W, bias = head.weight, getattr(head, 'bias', None)
+    rows = torch.as_tensor(sorted(set(map(int, rows))), dtype=torch.long, device=W.device)
+    if not len(rows): raise VikhrError('no head rows to fit: the tokenizer added no tokens.')
+    if rows.min() < 0 or rows.max() >= W.shape[0]: raise VikhrError(f'head rows to fit must lie in 0..{W.shape[0] - 1}: the ids belong to another tokenizer.')
+    H, T = head_states(model, tokenizer, texts, max_tokens, max_len, seed=seed, progress=progress)
+    if replay_texts is not None and replay_tokens:
+        H2, T2 = head_states(model, tokenizer, replay_texts, replay_tokens, max_len, seed=seed, progress=progress)
+        H, T = torch.cat([H, H2]), torch.cat([T, T2])
+    W0 = W.detach().float().clone(); b0 = None if bias is None else bias.detach().float()
+    start = W0[rows].clone(); P = torch.nn.Parameter(start.clone())
+    def logits(h):  # (n, rows of the head): the fixed rows, with the fitted ones put in place
+        lo = h @ W0.T if b0 is None else torch.addmm(b0, h, W0.T)
+        new = h @ P.T if b0 is None else h @ P.T + b0[rows]
+        return lo.index_copy(1, rows, new)
+    g = torch.Generator().manual_seed(seed)
+    probe = torch.randperm(len(T), generator=g)[:4096].to(T.device)  # positions the losses are reported on
+    with torch.no_grad(): before = F.cross_entropy(logits(H[probe]), T[probe]).item()
+    opt = torch.optim.Adam([P], lr=lr)
+    steps = 0
+    for _ in range(epochs):
+        perm = torch.randperm(len(T), generator=g).to(T.device)
+        for s in tqdm(range(0, len(T), batch_size), disable=not progress, desc='fitting', leave=False):
+            ix = perm[s:s + batch_size]
+            loss = F.cross_entropy(logits(H[ix]), T[ix]) + reg * (P - start).pow(2).sum(1).mean()
+            opt.zero_grad(); loss.backward(); opt.step(); steps += 1
+    with torch.no_grad():
+        after = F.cross_entropy(logits(H[probe]), T[probe]).item()
+        W[rows] = P.to(W.dtype)
+    res = {'positions': len(T), 'rows': len(rows), 'steps': steps, 'loss_before': round(before, 4), 'loss_after': round(after, 4),
+           'seconds': round(time.perf_counter() - t0, 1)}
+    log(f"fit_head_rows: {res['rows']} rows on {res['positions']} positions, {steps} steps: loss {before:.3f} -> {after:.3f} nats/token ({res['seconds']}s)")
+    return res
+
 # %% ../nbs/05_embeddings.ipynb #656a3f91
 def _embed_cli(sub):
     p = sub.add_parser('embed', help='resize a model to an adapted tokenizer and initialize the new embeddings (mean, weighted, random, focus)')
     p.add_argument('--model', default=DEFAULT_MODEL, help='the original model: alias, directory, .gguf or hub id')
     p.add_argument('--tokenizer', required=True, help='the adapted tokenizer: a directory from `vikhr tokenizer adapt` (or anything --model takes)')
     p.add_argument('--method', choices=INIT_METHODS, default='mean')
-    p.add_argument('--corpus', nargs='+', default=None, help="focus: target-language text, files or corpus specs ('manifest:lang=ru,split=train')")
+    p.add_argument('--corpus', nargs='+', default=None, help="focus, --fit-head: target-language text, files or corpus specs ('manifest:lang=ru,split=train')")
+    p.add_argument('--fit-head', action='store_true', help='then fit the new head rows to --corpus (and --replay) on the frozen model')
+    p.add_argument('--replay', nargs='+', default=None, help="--fit-head: original-language text the new rows must stay out of ('manifest:lang=en,split=train')")
+    p.add_argument('--fit-tokens', type=int, default=60_000, help='--fit-head: positions of --corpus read (and a quarter as many of --replay)')
     p.add_argument('--pad-to-multiple-of', type=int, default=None, help='round the number of rows up to a multiple of this')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--out', required=True, help='output model directory (written atomically)')
@@ -382,6 +477,7 @@ def _embed_cli(sub):
 
 def _embed_cmd(a):
     if a.method == 'focus' and not a.corpus: raise VikhrError('--method focus needs --corpus: target-language text for its auxiliary space.')
+    if a.fit_head and not a.corpus: raise VikhrError('--fit-head needs --corpus: the target-language text the head rows are fitted to.')
     if Path(a.out).exists() and any(Path(a.out).iterdir()) and not a.overwrite:  # fail before minutes of work
         raise VikhrError(f"{a.out} already exists and is not empty: choose another --out or pass --overwrite.")
     texts = read_corpus(a.corpus) if a.corpus else None
@@ -392,8 +488,10 @@ def _embed_cmd(a):
     meta = json.loads((Path(a.tokenizer)/MAPPING_FILE).read_text(encoding='utf-8')) if has_map else {}
     t0 = time.perf_counter()
     resize_embeddings(model, old, new, mapping, a.method, a.pad_to_multiple_of, a.seed, texts)
+    fit = fit_head_rows(model, new, sorted(mapping), texts, read_corpus(a.replay) if a.replay else None, max_tokens=a.fit_tokens,
+                        replay_tokens=a.fit_tokens // 4, seed=a.seed) if a.fit_head else None
     out = save_adapted_model(model, new, a.out, mapping, overwrite=a.overwrite, method=a.method, base_model=str(a.model), tokenizer_source=str(a.tokenizer),
                              mode=meta.get('mode'), old_vocab_size=len(old), mapping_from=MAPPING_FILE if has_map else 'token_mapping',
-                             pad_to_multiple_of=a.pad_to_multiple_of, seed=a.seed, corpus=a.corpus, seconds=round(time.perf_counter() - t0, 2))
+                             pad_to_multiple_of=a.pad_to_multiple_of, seed=a.seed, corpus=a.corpus, fit_head=fit, replay=a.replay, seconds=round(time.perf_counter() - t0, 2))
     print(json.dumps({'out': str(out), 'method': a.method, 'old_vocab_size': len(old), 'new_vocab_size': len(new),
-                      'rows': model.get_input_embeddings().weight.shape[0], 'new_tokens': len(mapping), 'tied': bool(model.config.tie_word_embeddings)}))
+                      'rows': model.get_input_embeddings().weight.shape[0], 'new_tokens': len(mapping), 'tied': bool(model.config.tie_word_embeddings), 'fit_head': fit}))
