@@ -22,6 +22,7 @@ def small_config(model_dir, out, **train):
     return {'name': 'tiny', 'model': str(model_dir), 'out_dir': str(out),
             'data': {'max_target_chars': 200_000, 'max_replay_chars': 100_000, 'eval_max_chars': 1500, 'mc_max_items': 3},
             'tokenizer': {'vocab_size': 1500},
+            'embeddings': {'fit_tokens': 4000, 'fit_replay_tokens': 1000},
             'train': {'mode': 'embeddings', 'max_steps': 2, 'batch_size': 2, 'block_size': 64, 'lr': 1e-3, 'replay_ratio': 0.25,
                       'eval_data': [], 'replay_eval_data': [], 'tracker': 'none', 'progress': False, **train},
             'eval': {'block_size': 512, 'batch_size': 2, 'speed_prompts': 1, 'max_new_tokens': 4}}
@@ -45,6 +46,8 @@ def test_adapt_end_to_end_then_skips_everything(tiny_model_dir, tmp_path, caplog
     assert same(rep['tokenizer']['adapted']['en']) == same(rep['tokenizer']['original']['en'])  # extend: English tokenized as before
     for f in ('report.json', 'report.md', 'eval/bpc.png', 'eval/tokens_per_word.png', 'eval/speed.png', 'config.yaml'): assert (out/f).exists(), f
     assert json.loads((out/'report.json').read_text()) == rep
+    fit = json.loads((out/'embeddings'/'vikhr_stage.json').read_text())['results']['fit_head']  # the new head rows were fitted
+    assert fit['loss_after'] < fit['loss_before'] and fit['positions'] >= 5000
     stamps = {p: p.stat().st_mtime for p in out.glob('*/vikhr_stage.json')}
     assert len(stamps) == 5
     rep2 = adapt(small_config(tiny_model_dir, out))  # everything is complete: nothing runs again

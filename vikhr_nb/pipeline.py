@@ -48,6 +48,10 @@ class EmbeddingSettings:
     "How new rows are initialized (see `vikhr_nb.embeddings.resize_embeddings`)."
     method:str = 'mean' # 'mean', 'weighted', 'random' or 'focus'
     pad_to_multiple_of:int|None = 64 # round the number of rows up, for fast matrix shapes
+    fit_head:bool = True # then fit the new head rows to the target text (and replay) on the frozen model (`fit_head_rows`)
+    fit_tokens:int = 60_000 # target-text positions the head fit reads
+    fit_replay_tokens:int = 15_000 # replay-text positions it reads
+    fit_epochs:int = 1 # passes of the head fit over them
 
 @dataclass
 class EvalSettings:
@@ -61,9 +65,10 @@ class EvalSettings:
     score_init:bool = True # also score the adapted model before training (bits per character)
 
 def _demo_train() -> dict:
-    # LEP-style embeddings-only training of the new rows only (the English rows stay as they were), 20% English
-    # replay; the evaluation stage scores the model, so no evaluation during training
-    return dict(mode='embeddings', train_rows='new', max_steps=44, batch_size=8, block_size=256, lr=3e-3, embedding_lr=3e-3,
+    # LoRA on every linear layer, teaching the model to read the new tokens' averaged input rows, with the new rows
+    # only (the English rows stay as they were) moving slowly so the fitted head is kept (Chinese-LLaMA style), 20%
+    # English replay; the evaluation stage scores the model, so no evaluation during training
+    return dict(mode='lora', train_rows='new', max_steps=44, batch_size=8, block_size=256, lr=1e-3, embedding_lr=1e-4,
                 warmup_steps=4, replay_ratio=0.2, eval_data=[], replay_eval_data=[], save_every=20, tracker='tensorboard')
 
 @dataclass
@@ -129,6 +134,10 @@ def check_pipeline_config(cfg:PipelineConfig, # the run
     if cfg.tokenizer.mode not in MODES: raise VikhrError(f"{where}: tokenizer.mode {cfg.tokenizer.mode!r} is not one of {', '.join(MODES)}")
     if cfg.tokenizer.vocab_size < 300: raise VikhrError(f'{where}: tokenizer.vocab_size {cfg.tokenizer.vocab_size} is too small to learn anything; use thousands')
     if cfg.data.dedup not in ('exact', 'near', 'none'): raise VikhrError(f"{where}: data.dedup must be 'exact', 'near' or 'none'")
+    from vikhr_nb.embeddings import INIT_METHODS
+    if cfg.embeddings.method not in INIT_METHODS: raise VikhrError(f"{where}: embeddings.method {cfg.embeddings.method!r} is not one of {', '.join(INIT_METHODS)}")
+    if cfg.embeddings.fit_head and min(cfg.embeddings.fit_tokens, cfg.embeddings.fit_epochs) <= 0:
+        raise VikhrError(f'{where}: embeddings.fit_tokens and fit_epochs must be positive (or fit_head: false)')
     for k in ('eval_doc_chars', 'eval_max_chars'):
         if getattr(cfg.data, k) <= 0: raise VikhrError(f'{where}: data.{k} must be positive')
     if not cfg.data.target: raise VikhrError(f'{where}: data.target names no corpus')
@@ -303,16 +312,23 @@ def embeddings_stage(cfg:PipelineConfig, out:Path, tok_dir:Path, data_dir:Path) 
     "Resize the model to the adapted tokenizer and initialize the new rows (see `vikhr_nb.embeddings`)."
     from vikhr_nb.models import load_model
     from vikhr_nb.tokenizer import load_mapping
-    from vikhr_nb.embeddings import resize_embeddings, save_adapted_model
+    from vikhr_nb.embeddings import resize_embeddings, save_adapted_model, fit_head_rows
     from transformers import AutoTokenizer
     model, old_tok = load_model(cfg.model)
     new_tok = AutoTokenizer.from_pretrained(tok_dir)
     mapping = load_mapping(tok_dir)
-    texts = [r['text'] for r in read_jsonl(data_dir/'target.jsonl')] if cfg.embeddings.method == 'focus' else None
-    model = resize_embeddings(model, old_tok, new_tok, mapping=mapping, method=cfg.embeddings.method,
-                              pad_to_multiple_of=cfg.embeddings.pad_to_multiple_of, seed=cfg.seed, texts=texts)
-    save_adapted_model(model, new_tok, out, mapping=mapping, overwrite=True, method=cfg.embeddings.method, base=cfg.model)
-    return {'rows': model.get_input_embeddings().weight.shape[0]}
+    e = cfg.embeddings
+    texts = [r['text'] for r in read_jsonl(data_dir/'target.jsonl')] if e.method == 'focus' or e.fit_head else None
+    model = resize_embeddings(model, old_tok, new_tok, mapping=mapping, method=e.method,
+                              pad_to_multiple_of=e.pad_to_multiple_of, seed=cfg.seed, texts=texts)
+    res = {'rows': model.get_input_embeddings().weight.shape[0]}
+    if e.fit_head and mapping:
+        replay = [r['text'] for r in read_jsonl(data_dir/'replay.jsonl')] if (data_dir/'replay.jsonl').exists() else None
+        res['fit_head'] = fit_head_rows(model, new_tok, sorted(mapping), texts, replay, max_tokens=e.fit_tokens,
+                                        replay_tokens=e.fit_replay_tokens, epochs=e.fit_epochs, seed=cfg.seed)
+    save_adapted_model(model, new_tok, out, mapping=mapping, overwrite=True, method=e.method, base=cfg.model,
+                       fit_head=res.get('fit_head'))
+    return res
 
 # %% ../nbs/10_pipeline.ipynb #c8efefcf
 def train_stage(cfg:PipelineConfig, out:Path) -> dict:
