@@ -392,20 +392,21 @@ def head_states(model, # a causal LM whose logits are its output head applied to
     seqs.sort(key=len, reverse=True)  # similar lengths share a batch: less padding
     dec, head = model.get_decoder(), model.get_output_embeddings()
     dev = head.weight.device
-    x = torch.tensor([seqs[-1][:16]], device=dev)  # the head must be all there is between decoder and logits
-    if not torch.allclose(model(input_ids=x).logits.float(), head(dec(input_ids=x).last_hidden_state).float(), atol=1e-3, rtol=1e-3):
-        raise VikhrError(f'{type(model).__name__} does more than apply its output head to the last hidden state (logit scaling or soft-capping): '
-                         f'the head fit does not support it; initialize without it.')
-    was_training = model.training; model.eval()
-    H, T = [], []
-    for b in tqdm(range(0, len(seqs), batch_size), disable=not progress, desc='reading', leave=False):
-        chunk = seqs[b:b + batch_size]; L = max(map(len, chunk))
-        ids = torch.full((len(chunk), L), ctx, dtype=torch.long); mask = torch.zeros_like(ids)
-        for j, s in enumerate(chunk): ids[j, :len(s)] = torch.tensor(s); mask[j, :len(s)] = 1
-        h = dec(input_ids=ids.to(dev), attention_mask=mask.to(dev)).last_hidden_state  # (B, L, dim)
-        keep = mask[:, 1:].bool()  # position p predicts token p+1
-        H.append(h[:, :-1][keep.to(dev)].float()); T.append(ids[:, 1:][keep].to(dev))
-    model.train(was_training)
+    was_training = model.training; model.eval()  # no dropout, in the check as in the reading
+    try:
+        x = torch.tensor([seqs[-1][:16]], device=dev)  # the head must be all there is between decoder and logits
+        if not torch.allclose(model(input_ids=x).logits.float(), head(dec(input_ids=x).last_hidden_state).float(), atol=1e-3, rtol=1e-3):
+            raise VikhrError(f'{type(model).__name__} does more than apply its output head to the last hidden state (logit scaling or soft-capping): '
+                             f'the head fit does not support it; initialize without it.')
+        H, T = [], []
+        for b in tqdm(range(0, len(seqs), batch_size), disable=not progress, desc='reading', leave=False):
+            chunk = seqs[b:b + batch_size]; L = max(map(len, chunk))
+            ids = torch.full((len(chunk), L), ctx, dtype=torch.long); mask = torch.zeros_like(ids)
+            for j, s in enumerate(chunk): ids[j, :len(s)] = torch.tensor(s); mask[j, :len(s)] = 1
+            h = dec(input_ids=ids.to(dev), attention_mask=mask.to(dev)).last_hidden_state  # (B, L, dim)
+            keep = mask[:, 1:].bool()  # position p predicts token p+1
+            H.append(h[:, :-1][keep.to(dev)].float()); T.append(ids[:, 1:][keep].to(dev))
+    finally: model.train(was_training)
     return torch.cat(H), torch.cat(T)
 
 # %% ../nbs/05_embeddings.ipynb #fa15e10e
@@ -430,6 +431,7 @@ def fit_head_rows(model, # a causal LM, changed in place (its output head, which
     rows = torch.as_tensor(sorted(set(map(int, rows))), dtype=torch.long, device=W.device)
     if not len(rows): raise VikhrError('no head rows to fit: the tokenizer added no tokens.')
     if rows.min() < 0 or rows.max() >= W.shape[0]: raise VikhrError(f'head rows to fit must lie in 0..{W.shape[0] - 1}: the ids belong to another tokenizer.')
+    if max_tokens <= 0 or epochs <= 0 or batch_size <= 0: raise VikhrError(f'max_tokens, epochs and batch_size must be positive (got {max_tokens}, {epochs}, {batch_size}).')
     H, T = head_states(model, tokenizer, texts, max_tokens, max_len, seed=seed, progress=progress)
     if replay_texts is not None and replay_tokens:
         H2, T2 = head_states(model, tokenizer, replay_texts, replay_tokens, max_len, seed=seed, progress=progress)
@@ -478,6 +480,7 @@ def _embed_cli(sub):
 def _embed_cmd(a):
     if a.method == 'focus' and not a.corpus: raise VikhrError('--method focus needs --corpus: target-language text for its auxiliary space.')
     if a.fit_head and not a.corpus: raise VikhrError('--fit-head needs --corpus: the target-language text the head rows are fitted to.')
+    if a.replay and not a.fit_head: raise VikhrError('--replay is read only by --fit-head: add --fit-head, or drop --replay.')
     if Path(a.out).exists() and any(Path(a.out).iterdir()) and not a.overwrite:  # fail before minutes of work
         raise VikhrError(f"{a.out} already exists and is not empty: choose another --out or pass --overwrite.")
     texts = read_corpus(a.corpus) if a.corpus else None
