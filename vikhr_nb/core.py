@@ -13,7 +13,7 @@ import torch
 
 # %% auto #0
 __all__ = ['VikhrError', 'cache_dir', 'atomic_dir', 'atomic_write', 'sha256_file', 'set_seed', 'get_device', 'get_dtype',
-           'get_logger', 'log', 'timed']
+           'cpu_bf16', 'get_logger', 'log', 'timed']
 
 # %% ../nbs/00_core.ipynb #061c8ce9
 class VikhrError(Exception):
@@ -110,6 +110,20 @@ def get_dtype(dtype:str|torch.dtype|None=None, # 'float32', 'bf16', 'fp16', a to
     device = get_device(device) if not isinstance(device, torch.device) else device
     if device.type == 'cuda' and torch.cuda.is_bf16_supported(): return torch.bfloat16
     return torch.float32
+
+# %% ../nbs/00_core.ipynb #c9b1f0a2
+def cpu_bf16(cpuinfo:str|None=None, # the text of /proc/cpuinfo (default: read it; other systems answer False)
+            ) -> bool:
+    "Whether the CPU computes in bfloat16 natively (x86 AVX512-BF16 or AMX-BF16, Arm BF16), so that bf16 autocast beats float32 on it."
+    if cpuinfo is None:
+        try: cpuinfo = Path('/proc/cpuinfo').read_text(errors='replace')
+        except OSError: return False
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(':')
+        if key.strip().lower() in ('flags', 'features'):
+            flags = set(value.split())
+            return bool(flags & {'avx512_bf16', 'amx_bf16', 'bf16'})
+    return False
 
 # %% ../nbs/00_core.ipynb #d95e4485
 class _StderrHandler(logging.StreamHandler):
