@@ -4,12 +4,15 @@
     python benchmarks/bench_train.py                      # the embedded SmolLM2-135M, every mode
     python benchmarks/bench_train.py --model runs/embed/model --modes embeddings lora
     python benchmarks/bench_train.py --model tiny         # a tiny random Llama (seconds, for a smoke test)
+    python benchmarks/bench_train.py --modes full lora --mixed-precision no bf16   # float32 beside bf16 autocast
 
 Each mode runs `train()` itself — the same loop, data pipeline and optimizer as a real run — for
 `--warmup` + `--steps` optimizer steps; the first `--warmup` steps are not timed. Prints tokens/s
 from the fastest timed step (on a shared machine the least disturbed one; the median is shown
 too), and on a GPU also the model FLOPs utilization (MFU): the FLOPs the mode needs
-per token divided by the device's peak dense bf16/fp16 FLOPs.
+per token divided by the device's peak dense bf16/fp16 FLOPs. With several --mixed-precision values
+every mode runs under each (`auto` is what `vikhr train` picks: bf16 on GPUs and on CPUs with
+bfloat16 instructions, see `vikhr_nb.core.cpu_bf16`; float32 on other CPUs).
 
 FLOPs per token, with F = forward FLOPs = 2 x (parameters of every matmul, the head included)
 + 4 x layers x hidden x block (attention scores and weighted sum):
@@ -60,7 +63,8 @@ def main():
     p.add_argument('--threads', type=int, default=None, help='torch threads (default: torch\'s choice)')
     p.add_argument('--warmup', type=int, default=1, help='untimed steps per mode')
     p.add_argument('--gradient-checkpointing', action='store_true')
-    p.add_argument('--mixed-precision', default='auto')
+    p.add_argument('--mixed-precision', nargs='+', default=['auto'], choices=['auto', 'no', 'bf16', 'fp16'],
+                   help='one or more: each mode runs under each, side by side')
     p.add_argument('--peak-tflops', type=float, default=None, help="the device's peak, for MFU where it is not in the table")
     p.add_argument('--json', help='also write the results here')
     a = p.parse_args()
@@ -82,24 +86,24 @@ def run(a, work):
     dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {torch.get_num_threads()} threads'
     print(f'model {a.model}, {a.batch_size} x {a.block_size} tokens per step, {a.steps} timed steps per mode, on {dev}', flush=True)
     rows = []
-    for name in a.modes:
-        cfg = dict(model=model, output_dir=str(work/name), train_data=[a.train_data], eval_data=[], block_size=a.block_size,
+    for name, mp in [(n, m) for n in a.modes for m in a.mixed_precision]:
+        cfg = dict(model=model, output_dir=str(work/f'{name}-{mp}'), train_data=[a.train_data], eval_data=[], block_size=a.block_size,
                    batch_size=a.batch_size, max_steps=a.warmup + a.steps, lr=1e-4, embedding_lr=1e-3, tracker='none', progress=False,
-                   gradient_checkpointing=a.gradient_checkpointing, mixed_precision=a.mixed_precision, **MODES[name])
+                   gradient_checkpointing=a.gradient_checkpointing, mixed_precision=mp, **MODES[name])
         res = train(cfg)
         times = [m['step_time'] for m in res['history'] if 'step_time' in m][a.warmup:]
         tokens = a.batch_size * a.block_size * res['num_processes']
         tps = tokens / min(times)
-        row = {'mode': name, 'trained_parameters': res['trained_parameters'], 's_per_step': min(times),
+        row = {'mode': name, 'precision': res['mixed_precision'], 'trained_parameters': res['trained_parameters'], 's_per_step': min(times),
                's_per_step_median': statistics.median(times), 'tokens_per_s': tps}
         if peak: row['mfu'] = NEED[name](F, H) * tps / peak
         rows.append(row)
-        print(f"  {name:<11} {res['trained_parameters']/1e6:8.2f}M trained  {row['s_per_step']:7.3f} s/step (median {row['s_per_step_median']:.3f})  {tps:9.0f} tokens/s"
+        print(f"  {name:<11} {row['precision']:<5} {res['trained_parameters']/1e6:8.2f}M trained  {row['s_per_step']:7.3f} s/step (median {row['s_per_step_median']:.3f})  {tps:9.0f} tokens/s"
               + (f"  MFU {row['mfu']:.1%}" if 'mfu' in row else ''), flush=True)
     print()
-    print(f"{'mode':<11} {'trained':>10} {'s/step':>8} {'median':>8} {'tokens/s':>9}" + ('   MFU' if peak else ''))
+    print(f"{'mode':<11} {'prec':<5} {'trained':>10} {'s/step':>8} {'median':>8} {'tokens/s':>9}" + ('   MFU' if peak else ''))
     for r in rows:
-        print(f"{r['mode']:<11} {r['trained_parameters']/1e6:9.2f}M {r['s_per_step']:8.3f} {r['s_per_step_median']:8.3f} {r['tokens_per_s']:9.0f}"
+        print(f"{r['mode']:<11} {r['precision']:<5} {r['trained_parameters']/1e6:9.2f}M {r['s_per_step']:8.3f} {r['s_per_step_median']:8.3f} {r['tokens_per_s']:9.0f}"
               + (f" {r['mfu']:6.1%}" if 'mfu' in r else ''))
     if a.json: Path(a.json).write_text(json.dumps({'model': a.model, 'device': dev, 'rows': rows}, indent=1))
 

@@ -473,7 +473,7 @@ def _use_cpu(cfg): return cfg.cpu or get_device().type == 'cpu'
 def _mixed_precision(cfg):
     if cfg.mixed_precision != 'auto': return cfg.mixed_precision
     if os.environ.get('ACCELERATE_MIXED_PRECISION'): return None  # set by `accelerate launch` or its config file
-    if _use_cpu(cfg): return 'bf16' if cpu_bf16() else 'no'  # autocast is ~2x faster only with bf16 instructions
+    if _use_cpu(cfg): return 'bf16' if cpu_bf16() else 'no'  # autocast is faster only with bf16 instructions
     if not torch.cuda.is_available(): return 'no'
     return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
 
@@ -642,7 +642,7 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
         t0 = time.perf_counter()
     pbar.close()
     res = {'model_dir': None, 'step': step, 'stopped': stopped, 'history': history, 'trained_parameters': n_trained, 'num_processes': P,
-           'tokens_per_s': steps_timed * tokens_per_step / max(t_train, 1e-9)}
+           'mixed_precision': accelerator.mixed_precision, 'tokens_per_s': steps_timed * tokens_per_step / max(t_train, 1e-9)}
     if stopped:
         accelerator.end_training(); log(f'stopped at step {step}: run again to resume'); return res
     # -- 6. the final model, plain transformers
