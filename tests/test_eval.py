@@ -42,6 +42,19 @@ def test_bits_per_char_counts_characters_and_bytes(smol):
     assert r['n_chars'] == len(text[0]) and r['n_tokens'] > len(text[0]) / 4
     assert 0 < r['bpc'] < 8 and r['bpb'] < r['bpc']  # Cyrillic letters are two UTF-8 bytes
 
+def test_bits_by_repeat_on_real_text(smol):
+    "The split by repeated words covers every character and bit once, and the original model copies: a repeated word costs it far fewer bits."
+    model, tok = smol
+    from vikhr_nb.data import load_corpus
+    texts = [t[:1500] for t in load_corpus('manifest:lang=ru,split=heldout')['text'][:4]]
+    r = bits_per_char(model, tok, texts, block_size=256, by_repeat=True)
+    assert r['repeated']['n_chars'] + r['other']['n_chars'] == r['n_chars']  # byte-level pieces of one letter are counted once
+    assert r['repeated']['n_tokens'] + r['other']['n_tokens'] == r['n_tokens']
+    assert r['repeated']['nll_bits'] + r['other']['nll_bits'] == pytest.approx(r['nll_bits'], rel=1e-6)
+    assert r['nll_bits'] == pytest.approx(bits_per_char(model, tok, texts, block_size=256)['nll_bits'], rel=1e-6)
+    assert 0.1 < r['repeated_share'] < 0.6
+    assert r['bpc_repeated'] < 0.7 * r['bpc_other']
+
 def test_bad_input(smol):
     model, tok = smol
     with pytest.raises(VikhrError, match='empty'): bits_per_char(model, tok, ['', ''])

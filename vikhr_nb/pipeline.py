@@ -360,14 +360,15 @@ def eval_stage(cfg:PipelineConfig, out:Path, data_dir:Path, tok_dir:Path, init_d
     rep = {'name': cfg.name, 'model': cfg.model, 'language': cfg.language,
            'vocab_size': {'original': len(old_tok), 'adapted': len(new_tok)},
            'tokenizer': {st: {l: tokenizer_stats(t, texts) for l, texts in heldout.items()} for st, t in (('original', old_tok), ('adapted', new_tok))},
-           'bpc': {}, 'bpb': {}, 'speed': {}, 'mc': {}, 'eval_texts': {l: {'documents': len(t), 'characters': sum(map(len, t))} for l, t in heldout.items()}}
+           'bpc': {}, 'bpb': {}, 'bpc_repeat': {}, 'speed': {}, 'mc': {}, 'eval_texts': {l: {'documents': len(t), 'characters': sum(map(len, t))} for l, t in heldout.items()}}
     stages = [('original', cfg.model), *([('init', init_dir)] if e.score_init else []), ('trained', trained_dir)]
     for st, src in stages:
         with timed(f'evaluating the {st} model'):
             model, tok = load_model(src)
             for l, texts in heldout.items():
-                r = bits_per_char(model, tok, texts, block_size=e.block_size, batch_size=e.batch_size)
+                r = bits_per_char(model, tok, texts, block_size=e.block_size, batch_size=e.batch_size, by_repeat=True)
                 rep['bpc'].setdefault(st, {})[l] = r['bpc']; rep['bpb'].setdefault(st, {})[l] = r['bpb']
+                rep['bpc_repeat'].setdefault(st, {})[l] = {k: r[f'bpc_{k}'] for k in ('repeated', 'other')} | {'repeated_chars': r['repeated']['n_chars']}
             if st != 'init':
                 L = cfg.language
                 sp = generation_speed(model, tok, prompts, references=refs)  # the same held-out text for both models
