@@ -56,6 +56,8 @@ def nll_totals(model, # a causal LM
     texts = [t for t in texts if t]
     if not texts: raise VikhrError('no text to score: the evaluation corpus is empty.')
     ctx = context_token_id(tokenizer) if context_id is None else context_id
+    if by_repeat and getattr(tokenizer, 'is_fast', True) is False:
+        raise VikhrError('by_repeat needs the character offsets of each token, which only fast tokenizers give: load the tokenizer with use_fast=True.')
     windows, flags, split = [], [], {c: {'nll_bits': 0., 'n_chars': 0, 'n_tokens': 0} for c in ('repeated', 'other')}
     for k, t in enumerate(texts):
         enc = tokenizer(t, add_special_tokens=False, return_offsets_mapping=True) if by_repeat else tokenizer(t, add_special_tokens=False)
