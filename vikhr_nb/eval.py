@@ -38,7 +38,6 @@ def _windows(ids:list, block_size:int, overlap:int):
         yield w, start - a, a
         start += step if start else block_size - 1
 
-
 # %% ../nbs/09_eval.ipynb #6e88b77e
 @torch.no_grad()
 def nll_totals(model, # a causal LM
@@ -121,7 +120,6 @@ def repeat_classes(text:str, # one text
     for s, e in offsets:
         flags.append(bool(e > s and rep[e - 1])); chars.append(max(0, e - covered)); covered = max(covered, e)
     return flags, chars
-
 
 # %% ../nbs/09_eval.ipynb #d8c62851
 @torch.no_grad()
