@@ -16,7 +16,7 @@ from .core import *
 # %% auto #0
 __all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'MISTRAL_SPM', 'WheelFile', 'fetch_wheel_file', 'fetch_gguf', 'check_gguf',
            'convert_gguf', 'embedded_checkpoint', 'hub_reachable', 'resolve_model', 'load_tokenizer',
-           'check_model_tokenizer', 'load_model', 'chat', 'tiny_llama']
+           'check_model_tokenizer', 'load_model', 'chat', 'chat_batch', 'tiny_llama']
 
 # %% ../nbs/02_models.ipynb #cf2c131e
 @dataclass(frozen=True)
@@ -216,6 +216,38 @@ def chat(model, # a causal LM
     kwargs = {'do_sample': False, 'pad_token_id': tokenizer.pad_token_id, **kwargs}
     out = model.generate(**enc, max_new_tokens=max_new_tokens, **kwargs)
     return tokenizer.decode(out[0, enc['input_ids'].shape[1]:], skip_special_tokens=True).strip()
+
+# %% ../nbs/02_models.ipynb #3940afc8
+@torch.no_grad()
+def chat_batch(model, # a causal LM
+               tokenizer, # its tokenizer, with a chat template
+               prompts:list, # user messages (strings) or lists of {'role', 'content'} messages
+               max_new_tokens:int=64, # generation budget of each answer
+               batch_size:int=16, # prompts per `generate` call
+               **kwargs, # passed to `generate` (default: greedy decoding)
+              ) -> list[dict]:
+    "Each prompt's answer (`answer`) and its length in tokens (`n_tokens`), generated in left-padded batches."
+    if tokenizer.chat_template is None:
+        raise VikhrError('the tokenizer has no chat template: load an instruction-tuned model, or set tokenizer.chat_template.')
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    eos = tokenizer.convert_tokens_to_ids(tokenizer.eos_token) if tokenizer.eos_token else None
+    msgs = [[{'role': 'user', 'content': p}] if isinstance(p, str) else p for p in prompts]
+    ids = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=True, return_dict=True)['input_ids'] for m in msgs]
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # similar lengths share a batch: less padding
+    out = [None] * len(ids)
+    was_training = model.training; model.eval()
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]; L = max(len(ids[i]) for i in idx)
+        input_ids = torch.full((len(idx), L), pad, dtype=torch.long); mask = torch.zeros_like(input_ids)
+        for j, i in enumerate(idx): input_ids[j, L - len(ids[i]):] = torch.tensor(ids[i]); mask[j, L - len(ids[i]):] = 1
+        gen = model.generate(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device), max_new_tokens=max_new_tokens,
+                             **{'do_sample': False, 'pad_token_id': pad, **kwargs})[:, L:].cpu()  # (B, new)
+        for j, i in enumerate(idx):
+            new = gen[j].tolist()
+            if eos is not None and eos in new: new = new[:new.index(eos)]  # what follows the end of the answer is padding
+            out[i] = {'answer': tokenizer.decode(new, skip_special_tokens=True).strip(), 'n_tokens': len(new)}
+    model.train(was_training)
+    return out
 
 # %% ../nbs/02_models.ipynb #5b2cc2ff
 def tiny_llama(vocab_size:int=256, # rows of the embedding matrix
