@@ -6,18 +6,58 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #c6dd9de2
 from __future__ import annotations
-import os, sys, random, logging, shutil, tempfile, contextlib, json, hashlib, time
+import os, sys, re, glob, errno, random, logging, shutil, tempfile, contextlib, json, hashlib, time
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['VikhrError', 'cache_dir', 'atomic_dir', 'atomic_write', 'sha256_file', 'set_seed', 'get_device', 'get_dtype',
-           'cpu_bf16', 'get_logger', 'log', 'timed']
+__all__ = ['OUTPUT_RECORD', 'RECORD_FILES', 'VikhrError', 'friendly_error', 'error_boundary', 'cache_dir', 'check_overwrite',
+           'clean_stale', 'atomic_dir', 'atomic_write', 'sha256_file', 'set_seed', 'get_device', 'get_dtype',
+           'cpu_bf16', 'get_logger', 'log', 'timed', 'safe_name', 'trust_remote_code']
 
 # %% ../nbs/00_core.ipynb #061c8ce9
 class VikhrError(Exception):
     "An error caused by the user's input or environment; its message says what to do."
+
+# %% ../nbs/00_core.ipynb #00ff11fb
+_OS_HINTS = {errno.ENOSPC: 'the disk is full: free some space or write elsewhere',
+             errno.EDQUOT: 'the disk quota is exceeded: free some space or write elsewhere',
+             errno.EROFS: 'the file system is read-only: write elsewhere',
+             errno.EACCES: 'permission denied: write elsewhere or fix the permissions',
+             errno.EPERM: 'operation not permitted: write elsewhere or fix the permissions',
+             errno.ENOENT: 'no such file or directory: check the path',
+             errno.ENAMETOOLONG: 'the file name is too long',
+             errno.EISDIR: 'it is a directory, not a file', errno.ENOTDIR: 'a part of the path is not a directory'}
+
+def friendly_error(e:BaseException, # an exception that escaped a command
+                  ) -> VikhrError|None:
+    "A `VikhrError` with one clear line for errors caused by the input or the environment (disk, permissions, settings, Ctrl-C); None for the rest (bugs)."
+    if isinstance(e, VikhrError): return e
+    if isinstance(e, KeyboardInterrupt): return VikhrError('interrupted (Ctrl-C): nothing half-written was kept; run the same command again to redo it.')
+    if type(e).__name__ == 'SafetensorError':  # safetensors' error is not an OSError, even for a full disk
+        msg = str(e); low = msg.lower()
+        hint = ('the disk is full: free some space or write elsewhere' if 'no space' in low else
+                'permission denied: write elsewhere or fix the permissions' if 'permission' in low else
+                'the file is not a readable safetensors file (truncated or corrupt?)')
+        return VikhrError(f'safetensors: {msg.strip()}: {hint}.')
+    if isinstance(e, OSError) and e.errno is not None:
+        where = ' '.join(f'{f}' for f in (e.filename, e.filename2) if f)
+        hint = _OS_HINTS.get(e.errno, e.strerror or str(e))
+        return VikhrError(f"{where + ': ' if where else ''}{e.strerror or e} ({hint}).")
+    if isinstance(e, (TypeError, ValueError)):
+        return VikhrError(f'bad value: {e} (check the command-line options and settings; --debug shows where it came from).')
+    return None
+
+@contextlib.contextmanager
+def error_boundary():
+    "Context manager turning errors that `friendly_error` knows into a `VikhrError` (the original is its `__cause__`)."
+    try: yield
+    except VikhrError: raise
+    except (Exception, KeyboardInterrupt) as e:
+        fe = friendly_error(e)
+        if fe is None: raise
+        raise fe from e
 
 # %% ../nbs/00_core.ipynb #1e6195a1
 def cache_dir(sub:str=None, # optional sub-directory, created if missing
@@ -32,19 +72,75 @@ def cache_dir(sub:str=None, # optional sub-directory, created if missing
 def _umask() -> int:
     m = os.umask(0); os.umask(m); return m
 
+OUTPUT_RECORD = 'vikhr_output.json'
+# The files by which a directory shows that a vikhr_nb command wrote it (and so may be replaced by --overwrite)
+RECORD_FILES = (OUTPUT_RECORD, 'vikhr_stage.json', 'run.json', 'vikhr_train.json', 'vikhr_embeddings.json', 'vikhr_mapping.json', 'vikhr_source.json')
+
+def check_overwrite(path, # the output directory a command is about to write
+                    overwrite:bool=False, # whether the user asked to replace it
+                   ) -> Path:
+    "Raise unless `path` is free (missing or empty), or `overwrite` is set and a vikhr_nb record file shows that this project wrote it."
+    path = Path(path)
+    if path.exists() and not path.is_dir(): raise VikhrError(f"{path} exists and is a file, not a directory: choose another output directory.")
+    if not path.exists() or not any(path.iterdir()): return path
+    if not overwrite:
+        raise VikhrError(f"{path} already exists and is not empty: choose another output directory or pass overwrite=True (--overwrite).")
+    if not any((path/r).is_file() for r in RECORD_FILES):
+        raise VikhrError(f"{path} holds files that no vikhr_nb command wrote (no {OUTPUT_RECORD} or other record file): --overwrite "
+                         f"replaces only this project's outputs. Choose another output directory, or delete {path} yourself.")
+    return path
+
+def _tmp_tag() -> str:
+    "Host and process id in a temporary name: whoever finds the name later can tell whether its owner still runs."
+    host = re.sub(r'[^A-Za-z0-9]', '', os.uname().nodename)[:24] or 'host'
+    return f'{host}-{os.getpid()}-'
+
+def _pid_alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True  # someone else's live process
+    return True
+
+def clean_stale(path, # the output directory (or file) whose leftover temporary siblings are removed
+                max_age:float=3600.0, # seconds after which a temporary sibling without a readable owner counts as stale
+               ) -> list[Path]:
+    "Remove the `.NAME.tmp-*` / `.NAME.old-*` siblings of `path` left by killed runs on this host (owner process gone); returns them."
+    path = Path(path); host = _tmp_tag().split('-')[0]; gone = []
+    if not path.parent.is_dir(): return gone
+    for p in path.parent.glob(f'.{glob.escape(path.name)}.*'):
+        m = re.fullmatch(re.escape(f'.{path.name}.') + r'(?:tmp|old)-(.*)', p.name)
+        if not m: continue
+        parts = m.group(1).split('-')
+        if len(parts) >= 3 and parts[1].isdigit():  # host-pid-random: ours to judge only on this host
+            stale = parts[0] == host and not _pid_alive(int(parts[1]))
+        elif len(parts) == 1 and parts[0].isdigit():  # .NAME.old-PID
+            stale = not _pid_alive(int(parts[0]))
+        else:  # written by an older vikhr_nb: no owner in the name
+            try: stale = time.time() - p.lstat().st_mtime > max_age
+            except FileNotFoundError: continue
+        if stale:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+            gone.append(p)
+    if gone: logging.getLogger('vikhr_nb').warning(f"removed {len(gone)} temporary leftover(s) of killed runs next to {path}: {', '.join(p.name for p in gone)}")
+    return gone
+
 @contextlib.contextmanager
 def atomic_dir(path, # the directory to produce
-               overwrite:bool=False, # replace an existing directory (else: error if it exists and is not empty)
+               overwrite:bool=False, # replace an existing directory that a vikhr_nb command wrote (else: error if it exists and is not empty)
+               record:dict|None=None, # if given, written into the directory as `vikhr_output.json` (what made it)
               ):
     "Context manager yielding a temporary directory that is renamed to `path` only on success."
     path = Path(path)
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        raise VikhrError(f"{path} already exists and is not empty: choose another output directory or pass overwrite=True (--overwrite).")
+    check_overwrite(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.tmp-', dir=path.parent))
+    clean_stale(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{path.name}.tmp-{_tmp_tag()}', dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the result should look like any other directory
     try:
         yield tmp
+        if record is not None:
+            (tmp/OUTPUT_RECORD).write_text(json.dumps({'version': 1, 'written_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), **record},
+                                                      ensure_ascii=False, indent=1, default=str), encoding='utf-8')
         if path.exists():
             old = path.with_name(f'.{path.name}.old-{os.getpid()}')
             path.rename(old); tmp.rename(path); shutil.rmtree(old, ignore_errors=True)
@@ -165,3 +261,21 @@ def timed(what:str='', # label to log; empty to stay silent
         dt = time.perf_counter() - t0
         if out is not None: out[what] = dt
         if what: log(f'{what}: {dt:.2f}s')
+
+# %% ../nbs/00_core.ipynb #4e123c4c
+_SAFE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,99}')
+
+def safe_name(name, # a name that becomes a file or directory name (a task, a language key)
+              what:str='name', # what it names, for the error message
+             ) -> str:
+    "`name` as a string if it is a safe file name (letters, digits, `.`, `_`, `-`; no separators, no `..`); a clear error otherwise."
+    s = str(name) if name is not None else ''
+    if not s: raise VikhrError(f"the {what} is empty: give it a name of letters, digits, '.', '_' or '-'.")
+    if '/' in s or '\\' in s or '..' in s or not _SAFE_NAME.fullmatch(s):
+        raise VikhrError(f"the {what} {s!r} cannot be used as a file name: use letters, digits, '.', '_' and '-' only "
+                         f"(at most 100, starting with a letter or digit; no '/', '\\\\' or '..').")
+    return s
+
+def trust_remote_code() -> bool:
+    "Whether loading may run a hub model's own Python code: off unless the environment sets `VIKHR_TRUST_REMOTE_CODE=1`."
+    return os.environ.get('VIKHR_TRUST_REMOTE_CODE', '0').strip().lower() in ('1', 'true', 'yes', 'on')
