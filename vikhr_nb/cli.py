@@ -6,8 +6,8 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/cli.html.md"""
 
 # %% ../nbs/12_cli.ipynb #a9ff5b0b
 from __future__ import annotations
-import argparse, importlib, sys
-from .core import VikhrError, log
+import argparse, importlib, sys, traceback
+from .core import VikhrError, log, friendly_error
 
 # %% auto #0
 __all__ = ['build_parser', 'main']
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 'continued pretraining, embedding propagation, instruction tuning, evaluation.')
     from vikhr_nb import __version__
     p.add_argument('--version', action='version', version=f'vikhr_nb {__version__}')
+    p.add_argument('--debug', action='store_true', help='show the full traceback of an error instead of one line')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for mod, fn in _COMMANDS:
         try: m = importlib.import_module(mod)
@@ -44,10 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
 # %% ../nbs/12_cli.ipynb #02500d8d
 def main(argv:list|None=None, # arguments (default: sys.argv[1:])
         ) -> int:
-    "Run the `vikhr` command line; returns the exit status."
-    args = build_parser().parse_args(argv)
+    "Run the `vikhr` command line; returns the exit status (2 for an error of the input or the environment, 130 for Ctrl-C)."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = '--debug' in argv  # anywhere on the line, also after the subcommand
+    args = build_parser().parse_args((['--debug'] if debug else []) + [a for a in argv if a != '--debug'])
     try: res = args.func(args)
-    except VikhrError as e:
-        print(f'vikhr {args.command}: error: {e}', file=sys.stderr)
-        return 2
+    except (Exception, KeyboardInterrupt) as e:
+        fe = friendly_error(e)
+        if fe is None: raise  # a bug: the traceback is for us
+        if debug: traceback.print_exception(e)
+        print(f'vikhr {args.command}: error: {fe}', file=sys.stderr)
+        return 130 if isinstance(e, KeyboardInterrupt) else 2
     return res if isinstance(res, int) else 0

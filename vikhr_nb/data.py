@@ -15,13 +15,13 @@ from datasets import Dataset, DatasetDict, IterableDataset, load_dataset, concat
 from .core import VikhrError, sha256_file
 
 # %% auto #0
-__all__ = ['MANIFEST_KEYS', 'SKIP_CLASSES', 'SPEC_HELP', 'ALL_FILES', 'data_dir', 'load_manifest', 'select_files',
+__all__ = ['MANIFEST_KEYS', 'SKIP_CLASSES', 'SPEC_HELP', 'SAMPLE_BY', 'ALL_FILES', 'data_dir', 'load_manifest', 'select_files',
            'normalize_whitespace', 'HtmlNode', 'parse_html', 'html_text', 'strip_html', 'html_sections', 'roff_inline',
            'roff_sections', 'strip_roff', 'clean_text', 'clean_dataset', 'split_fortunes', 'char_script', 'n_letters',
            'script_share', 'filter_script', 'lang_detector', 'detect_lang', 'filter_lang', 'keep_lang_paragraphs',
-           'text_key', 'dedup_exact', 'shingles', 'minhash', 'near_dup_of', 'dedup_near', 'word_ngrams',
-           'corpus_overlap', 'resolve_corpus', 'check_utf8', 'load_corpus', 'mix_corpora', 'train_val_split',
-           'corpus_stats', 'verify_manifest']
+           'text_key', 'dedup_exact', 'require_docs', 'shingles', 'minhash', 'near_dup_of', 'dedup_near', 'word_ngrams',
+           'corpus_overlap', 'resolve_corpus', 'check_utf8', 'txt_layout', 'split_sample_by', 'load_corpus',
+           'mix_corpora', 'train_val_split', 'corpus_stats', 'verify_manifest']
 
 # %% ../nbs/01_data.ipynb #74630e5d
 def _repo_root() -> Path:
@@ -419,11 +419,21 @@ def dedup_exact(ds:Dataset, # a dataset with a text column
                ) -> Dataset:
     "Keep the first document of every group with the same `text_key`."
     _require_map_style(ds, 'dedup_exact')
+    if len(ds) == 0: return ds  # nothing to deduplicate (`.map` of an empty dataset adds no column)
     keys = ds.map(lambda b: {'_key': [text_key(t) for t in b[column]]}, batched=True)['_key']
     seen, keep = set(), []
     for i, k in enumerate(keys):
         if k not in seen: seen.add(k); keep.append(i)
     return ds.select(keep)
+
+def require_docs(ds:Dataset, # the corpus after a filtering step
+                 step:str, # what was just done, e.g. 'the Cyrillic script filter'
+                 corpus:str='the corpus', # which corpus, for the message
+                ) -> Dataset:
+    "`ds` unchanged when it holds documents; else a clear error naming the step that removed everything."
+    if not isinstance(ds, IterableDataset) and len(ds) == 0:
+        raise VikhrError(f"{corpus} has no documents left after {step}: check that the corpus holds such text, or loosen that step.")
+    return ds
 
 # %% ../nbs/01_data.ipynb #7c4e0c50
 _MERSENNE61 = np.uint64((1 << 61) - 1)
@@ -623,6 +633,24 @@ def _check_hub(name):
         raise VikhrError(f"hub dataset {name!r}: the Hugging Face Hub cannot be reached (no network?). "
                          f"Pass a local corpus instead (a .jsonl/.txt/.parquet file, a folder, or 'manifest').")
 
+SAMPLE_BY = ('auto', 'line', 'paragraph', 'document')
+
+def txt_layout(path:str|os.PathLike, # a .txt (or .txt.gz) file
+               max_bytes:int=8 << 20, # how much of the file to look at
+              ) -> str:
+    "'paragraph' if the text file has a blank line between its first lines of text (documents are paragraphs), else 'line' (one document per line)."
+    p = Path(path)
+    with (gzip.open if p.suffix == '.gz' else open)(p, 'rt', encoding='utf-8', errors='replace') as f: s = f.read(max_bytes)
+    return 'paragraph' if '\n\n' in s.strip('\n') else 'line'
+
+def split_sample_by(spec:str|os.PathLike, # a corpus spec, optionally ending in ':by=line' (or ',by=...' inside a manifest selection)
+                   ) -> tuple[str, str|None]:
+    "The spec without its `by=` suffix, and the layout the suffix names (None when there is none)."
+    m = re.fullmatch(r'(.*?)[:,]by=(\w+)', str(spec).strip())
+    if not m: return str(spec), None
+    if m.group(2) not in SAMPLE_BY: raise VikhrError(f"unknown layout by={m.group(2)!r} in {spec!r}: use by=line, by=paragraph, by=document or by=auto.")
+    return m.group(1), m.group(2)
+
 def _load_source(src, text_field, streaming, sample_by):
     if 'hub' in src:
         _check_hub(src['hub'])
@@ -631,7 +659,7 @@ def _load_source(src, text_field, streaming, sample_by):
     else:
         p, fmt = Path(src['path']), src['format']
         if fmt != 'parquet': check_utf8(p)
-        kw = {'sample_by': sample_by} if fmt == 'text' else {}
+        kw = {'sample_by': txt_layout(p) if sample_by == 'auto' else sample_by} if fmt == 'text' else {}
         try: ds = load_dataset(fmt, data_files=str(p), split='train', streaming=streaming, **kw)
         except Exception as e:
             raise VikhrError(f"could not read {p} as {fmt}: {str(e).splitlines()[0] if str(e) else type(e).__name__}. "
@@ -647,12 +675,13 @@ def load_corpus(specs:str|os.PathLike|list, # one corpus spec or a list of them
                 text_field:str='text', # the field holding the text (e.g. 'ru' for the parallel file)
                 streaming:bool=False, # return an `IterableDataset` that reads lazily
                 clean:bool=False, # run `clean_text` over the documents with `.map` (and drop empty ones)
-                sample_by:str='paragraph', # for .txt files: one document per 'line', 'paragraph' or whole 'document'
+                sample_by:str='auto', # for .txt files: one document per 'line', 'paragraph' (blank-line separated), whole 'document', or 'auto' (see `txt_layout`); a spec's ':by=...' suffix wins
                ) -> Dataset|IterableDataset:
     "Load corpus specs through `datasets` into one dataset with a single `text` column."
     specs = [specs] if isinstance(specs, (str, os.PathLike)) else list(specs)
     if not specs: raise VikhrError(f"no corpus given: {SPEC_HELP}")
-    parts = [_load_source(src, text_field, streaming, sample_by) for s in specs for src in resolve_corpus(s)]
+    if sample_by not in SAMPLE_BY: raise VikhrError(f"sample_by={sample_by!r}: use one of {', '.join(SAMPLE_BY)}.")
+    parts = [_load_source(src, text_field, streaming, by or sample_by) for s0 in specs for s, by in [split_sample_by(s0)] for src in resolve_corpus(s)]
     ds = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
     if clean: ds = clean_dataset(ds)
     if not streaming and len(ds) == 0:

