@@ -58,6 +58,9 @@ CONTAIN = dict(n=8, max_share=0.5)  # held-out doc dropped if half of its word 8
 MIN_CHARS = {'fortune': 10, 'tech': 100, 'man': 200}
 EN_HELDOUT = dict(every=20, salt='en-heldout')  # 1 English fortune in 20 (by a hash of its text) is held out
 MC_TASK = dict(n_items=200, n_choices=4, seed=0, min_query=60, max_query=600, min_end=20, max_end=200)
+# 25 FAQ sections in 100 (by a salted hash of the section id, so the same ones in both languages) leave every training
+# file: they are the source of the held-out FAQ questions of data/build_instructions.py
+FAQ_HELDOUT = dict(packages=['debian-faq', 'debian-faq-ru'], share=25, salt='faq-heldout')
 
 def log(*a): print(*a, file=sys.stderr, flush=True)
 
@@ -281,6 +284,17 @@ def build_mc_task(docs, n_items, n_choices, seed, min_query, max_query, min_end,
         items.append(dict(id=c['id'], query=c['query'], choices=choices, gold=choices.index(c['end'])))
     return items, {'candidates': len(cands), 'items': len(items)}
 
+def faq_heldout(doc_id, packages, share, salt):
+    "Whether a section (id `package:file#section`) is one of the held-out FAQ sections"
+    pkg, _, key = doc_id.partition(':')
+    return pkg in packages and int(hashlib.sha256(f'{salt}:{key}'.encode()).hexdigest(), 16) % 100 < share
+
+def split_faq(docs, stats, **kw):
+    "(training documents, held-out FAQ sections)"
+    held = [d for d in docs if faq_heldout(d['id'], **kw)]
+    stats['faq_heldout'] = len(held)
+    return [d for d in docs if not faq_heldout(d['id'], **kw)], held
+
 # ------------------------------------------------------------------ writing
 
 def write_jsonl(path, rows):
@@ -336,6 +350,12 @@ def build(out, debs_dir):
     en_held = [d for d in en_held if d['id'] not in back]
     report['en_heldout_fortunes']['back_to_train'] = len(back)
     mc, report['ru_mc_manpages'] = build_mc_task(held, **MC_TASK)
+    # the held-out FAQ sections leave the training files last, so nothing above depends on them
+    ru_t, ru_fh = split_faq(ru_t, report['ru_tech'], **FAQ_HELDOUT)
+    en_t, en_fh = split_faq(en_t, report['en_tech'], **FAQ_HELDOUT)
+    par, par_fh = split_faq(par, report['ru_en_parallel'], **FAQ_HELDOUT)
+    for name, src in (('ru_faq_heldout', 'ru_tech'), ('en_faq_heldout', 'en_tech'), ('ru_en_faq_heldout', 'ru_en_parallel')):
+        report[name] = {'from': src, 'rule': 'faq_heldout'}
     log(f'held-out done at {time.time() - t0:.1f}s')
 
     outputs = [  # file, rows, fields, lang, split, kind, packages
@@ -347,6 +367,10 @@ def build(out, debs_dir):
         ('ru_heldout_manpages.jsonl', held, ['text'], 'ru', 'heldout', 'text', ['manpages-ru']),
         ('en_heldout_fortunes.jsonl', en_held, ['text'], 'en', 'heldout', 'text', ['fortunes-min', 'fortunes']),
         ('ru_mc_manpages.jsonl', mc, ['query', 'choices', 'gold'], 'ru', 'heldout', 'task', ['manpages-ru']),
+        # held-out FAQ sections: kind 'sections', so no text or parallel spec (training or evaluation) selects them
+        ('ru_faq_heldout.jsonl', ru_fh, ['text'], 'ru', 'heldout', 'sections', ['debian-faq-ru']),
+        ('en_faq_heldout.jsonl', en_fh, ['text'], 'en', 'heldout', 'sections', ['debian-faq']),
+        ('ru_en_faq_heldout.jsonl', par_fh, ['ru', 'en'], 'ru-en', 'heldout', 'sections', ['debian-faq', 'debian-faq-ru']),
     ]
     out.mkdir(parents=True, exist_ok=True); (out / 'licences').mkdir(exist_ok=True)
     entries = []
@@ -366,16 +390,18 @@ def build(out, debs_dir):
                         'bytes': p.stat().st_size, 'licence': licence, 'copyright': f'licences/{name}.copyright'})
     manifest = {'name': 'vikhr_nb corpus', 'builder': 'data/build_corpus.py', 'tools': tool_versions(),
                 'settings': {'near_dup': NEAR_DUP, 'heldout_containment': CONTAIN, 'min_chars': MIN_CHARS,
-                             'en_heldout': EN_HELDOUT, 'mc_task': MC_TASK,
+                             'en_heldout': EN_HELDOUT, 'mc_task': MC_TASK, 'faq_heldout': FAQ_HELDOUT,
                              'en_fortunes_excluded': EN_FORTUNES_EXCLUDED},
                 'sources': sources, 'files': entries}
     (out / 'manifest.json').write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + '\n', encoding='utf-8')
+    sys.path.insert(0, str(HERE)); import build_instructions  # the instruction files are made from the corpus just written, and join its manifest
+    manifest = build_instructions.build(out, out)
     log(f'built in {time.time() - t0:.1f}s')
     return manifest
 
 OUTPUTS = ['manifest.json', 'licences']
 
-def shipped_paths(m): return OUTPUTS + [e['path'] for e in m['files']]
+def shipped_paths(m): return OUTPUTS + [e['path'] for e in m['files']]  # the instruction files too
 
 def install(tmp, dest, m):
     "Move the finished build from `tmp` into `dest`, one rename per output (never a half-written file)"

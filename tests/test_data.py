@@ -28,7 +28,7 @@ def texts(corpus, entry):
     "Every text of a file, all text fields (both sides of a parallel file, query and choices of a task)"
     return [x for r in corpus[entry['path']] for f in entry['fields'] for x in strs(r[f])]
 
-def text_fields(entry): return [f for f in entry['fields'] if f not in ('choices', 'gold')]
+def text_fields(entry): return [f for f in entry['fields'] if f not in ('choices', 'gold', 'messages')]  # conversations: tests/test_instructions.py
 
 # ---------------------------------------------------------------- the manifest
 
@@ -36,11 +36,13 @@ def test_manifest_describes_every_file():
     on_disk = sorted(p.name for p in DATA.glob('*.jsonl'))
     assert sorted(e['path'] for e in FILES) == on_disk
     for e in FILES:
-        assert e['lang'] in ('ru', 'en', 'ru-en') and e['split'] in ('train', 'heldout') and e['kind'] in ('text', 'parallel', 'task'), e['path']
+        assert e['lang'] in ('ru', 'en', 'ru-en') and e['split'] in ('train', 'heldout') and e['kind'] in ('text', 'parallel', 'task', 'sections', 'instructions'), e['path']
         assert e['source'] and e['licence'] and len(e['sha256']) == 64
         for s in e['sources']: assert e['source'].count(f"{s['package']} {s['version']}") == 1
         for lf in e['licence_files']: assert (DATA/lf).is_file(), lf
-    assert [e['path'] for e in FILES if e['split'] == 'heldout'] == ['ru_heldout_manpages.jsonl', 'en_heldout_fortunes.jsonl', 'ru_mc_manpages.jsonl']
+    assert [e['path'] for e in FILES if e['split'] == 'heldout'] == ['ru_heldout_manpages.jsonl', 'en_heldout_fortunes.jsonl', 'ru_mc_manpages.jsonl',
+        'ru_faq_heldout.jsonl', 'en_faq_heldout.jsonl', 'ru_en_faq_heldout.jsonl',  # the held-out FAQ sections (kind 'sections')
+        'ru_instructions_heldout.jsonl', 'en_instructions_heldout.jsonl', 'ru_en_instructions_heldout.jsonl']
     for s in MANIFEST['sources']:
         assert re.fullmatch(r'[0-9a-f]{64}', s['sha256']) and s['version'] and (DATA/s['copyright']).is_file(), s['package']
 
@@ -68,7 +70,7 @@ def test_files_are_clean_utf8_jsonl():
         ids = set()
         for n, line in enumerate(raw.decode('utf-8').split('\n')[:-1]):
             r = json.loads(line)
-            assert set(r) == {'id', *e['fields']}, (e['path'], n)
+            assert set(r) == {'id', *e['fields'], *(['task'] if e['kind'] == 'instructions' else [])}, (e['path'], n)
             assert r['id'] not in ids; ids.add(r['id'])
             for f in e['fields']:
                 if f == 'gold': assert r[f] in range(len(r['choices'])), (e['path'], n); continue
@@ -108,7 +110,7 @@ def test_heldout_has_no_near_duplicate_in_training(corpus):
     for h in (e for e in FILES if e['split'] == 'heldout' and e['kind'] == 'text'):
         lang, train = h['lang'], []
         for e in FILES:  # every training text in the held-out set's language, including that side of parallel files
-            if e['split'] == 'train' and lang in e['lang'].split('-'):
+            if e['split'] == 'train' and lang in e['lang'].split('-') and e['kind'] != 'instructions':
                 f = e['fields'][0] if len(e['fields']) == 1 else lang
                 train += [r[f] for r in corpus[e['path']]]
         ov = corpus_overlap(texts(corpus, h), train)
@@ -117,7 +119,7 @@ def test_heldout_has_no_near_duplicate_in_training(corpus):
 # ---------------------------------------------------------------- selection and loading
 
 def test_select_and_resolve():
-    assert [p.name for p in select_files(lang='ru', split='train', paths=True)] == ['ru_fortunes.jsonl', 'ru_tech.jsonl']
+    assert [p.name for p in select_files(lang='ru', split='train', paths=True)] == ['ru_fortunes.jsonl', 'ru_tech.jsonl', 'ru_instructions.jsonl']  # any kind
     assert [r['path'].name for r in resolve_corpus('manifest:lang=ru,split=train,kind=text')] == ['ru_fortunes.jsonl', 'ru_tech.jsonl']
     assert [r['path'].name for r in resolve_corpus(f'{DATA}/manifest.json:kind=parallel')] == ['ru_en_parallel.jsonl']
     assert data_dir() == DATA and len(load_manifest()) == len(FILES)
