@@ -6,7 +6,7 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/tokenizer.html.md"""
 
 # %% ../nbs/03_tokenizer.ipynb #df676774
 from __future__ import annotations
-import os, re, json, copy, unicodedata
+import os, re, json, copy, logging, unicodedata
 from collections import Counter
 from pathlib import Path
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
@@ -15,10 +15,11 @@ from .core import *
 from .models import load_tokenizer, fetch_wheel_file, MISTRAL_SPM, DEFAULT_MODEL
 
 # %% auto #0
-__all__ = ['SPM_PROBES', 'MAPPING_FILE', 'MODES', 'spm_to_fast', 'check_spm_conversion', 'load_base_tokenizer', 'tokenizer_json',
-           'get_merges', 'bpe_family', 'json_vocab', 'build_tokenizer', 'iter_texts', 'read_corpus', 'read_texts',
-           'train_tokenizer', 'bpe_segment', 'keep_profile', 'extend_bpe', 'replace_vocab', 'prune_vocab',
-           'token_mapping', 'save_adapted', 'load_mapping', 'adapt_tokenizer']
+__all__ = ['SPM_PROBES', 'MAX_VOCAB', 'MAPPING_FILE', 'MODES', 'spm_to_fast', 'check_spm_conversion', 'load_base_tokenizer',
+           'tokenizer_json', 'get_merges', 'bpe_family', 'json_vocab', 'build_tokenizer', 'iter_texts', 'Corpus',
+           'read_corpus', 'read_texts', 'check_vocab_size', 'train_tokenizer', 'bpe_segment', 'keep_profile',
+           'extend_bpe', 'piece_text', 'target_letters', 'replace_vocab', 'prune_vocab', 'token_mapping',
+           'save_adapted', 'load_mapping', 'adapt_tokenizer']
 
 # %% ../nbs/03_tokenizer.ipynb #c5fdaa7c
 def _spm_merges(pieces:list, # (piece, score, type) of a SentencePiece model
@@ -163,6 +164,10 @@ def iter_texts(texts, # strings, a `datasets` Dataset (its `text` column), or on
         return
     for t in texts: yield t[column] if isinstance(t, dict) else t
 
+class Corpus(tuple):
+    "Corpus specs (files, folders, 'manifest:...', 'hub:...', see `vikhr_nb.data.load_corpus`) to be read: `Corpus('a.txt', 'manifest:lang=en')`."
+    def __new__(cls, *specs): return super().__new__(cls, (s for x in specs for s in ([x] if isinstance(x, (str, os.PathLike)) else x)))
+
 def read_corpus(specs, # one or more files or `vikhr_nb.data` corpus specs ('manifest:lang=ru,split=train')
                ) -> list[str]:
     "The non-empty texts of corpus files or specs, through `vikhr_nb.data.load_corpus`."
@@ -170,13 +175,12 @@ def read_corpus(specs, # one or more files or `vikhr_nb.data` corpus specs ('man
     specs = [specs] if isinstance(specs, (str, os.PathLike)) else list(specs)
     return [t for t in load_corpus([str(s) for s in specs])['text'] if t and t.strip()]
 
-def _is_spec(s): return isinstance(s, os.PathLike) or (isinstance(s, str) and (s.startswith(('manifest', 'hub:')) or Path(s).exists()))
-
-def read_texts(texts, # a corpus spec or path, a list of them, a list of texts, or a Dataset
+def read_texts(texts, # one corpus spec (a string or path), a `Corpus` of specs, a list of `Path`s, or texts: a list of strings, a Dataset
               ) -> list[str]:
-    "The non-empty texts of `texts`: one string or path is a corpus spec, a list is specs if every item is one, else texts."
+    "The non-empty texts of `texts`: one string, one path or a `Corpus` is read as corpus specs; strings in a list are always texts."
+    if isinstance(texts, Corpus): return read_corpus(list(texts))
     if isinstance(texts, (str, os.PathLike)): return read_corpus(texts)
-    if isinstance(texts, (list, tuple)) and texts and all(_is_spec(s) for s in texts): return read_corpus(texts)
+    if isinstance(texts, (list, tuple)) and texts and all(isinstance(s, os.PathLike) for s in texts): return read_corpus(texts)
     return [t for t in iter_texts(texts) if t and t.strip()]
 
 # %% ../nbs/03_tokenizer.ipynb #25941ff2
@@ -200,6 +204,19 @@ def _training_pre_tokenizer(j:dict):
         seq.insert(0, {'type': 'Digits', 'individual_digits': True})
     return None if not seq else seq[0] if len(seq) == 1 else {'type': 'Sequence', 'pretokenizers': seq}
 
+MAX_VOCAB = 1 << 20  # ~1M: the largest real vocabularies hold ~260k tokens
+
+def check_vocab_size(vocab_size, # the asked vocabulary size
+                    ) -> int:
+    "`vocab_size` as an int if it is a sensible size to train (2..MAX_VOCAB); a clear error otherwise."
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+        raise VikhrError(f"vocab_size must be a whole number, got {vocab_size!r}.")
+    if vocab_size < 2: raise VikhrError(f"vocab_size={vocab_size} is too small: use a few thousand or more (the papers use 16k-40k).")
+    if vocab_size > MAX_VOCAB:
+        raise VikhrError(f"vocab_size={vocab_size:,} is beyond any real tokenizer (the largest hold ~260k tokens; at most {MAX_VOCAB:,} here): "
+                         f"use a few thousand to a few tens of thousands.")
+    return vocab_size
+
 def train_tokenizer(texts, # strings, a `datasets` Dataset, or a generator of strings
                     vocab_size:int=16000, # size of the new vocabulary (alphabet and merges; base special tokens not counted)
                     model:str='bpe', # 'bpe' or 'unigram'
@@ -210,6 +227,7 @@ def train_tokenizer(texts, # strings, a `datasets` Dataset, or a generator of st
                    ) -> Tokenizer:
     "Train a BPE or Unigram `tokenizers.Tokenizer` on `texts`, cutting text the way `base` does."
     if model not in ('bpe', 'unigram'): raise VikhrError(f"unknown tokenizer model {model!r}: use 'bpe' or 'unigram'.")
+    check_vocab_size(vocab_size)
     base = load_base_tokenizer(base); j = tokenizer_json(base)
     if j['model']['type'] not in ('BPE', 'Unigram'):
         raise VikhrError(f"the base tokenizer is a {j['model']['type']} model; its normalization cannot be reused for a BPE/Unigram vocabulary. "
@@ -237,6 +255,9 @@ def train_tokenizer(texts, # strings, a `datasets` Dataset, or a generator of st
     tj['normalizer'], tj['pre_tokenizer'] = j['normalizer'], _training_pre_tokenizer(j)
     tk = Tokenizer.from_str(json.dumps(tj))
     tk.train_from_iterator(texts, tr, length=len(texts))
+    if (got := tk.get_vocab_size()) < vocab_size:
+        log(f"the corpus filled only {got:,} of the asked {vocab_size:,} tokens ({sum(map(len, texts)):,} characters): "
+            f"pass more text for a vocabulary that large.", level=logging.WARNING)
     return tk
 
 # %% ../nbs/03_tokenizer.ipynb #ddba5b5c
@@ -282,6 +303,7 @@ def extend_bpe(base, # the BPE tokenizer to extend (byte-level or SentencePiece-
                new_tokens:list[str], # token strings to add, pieces before the tokens built from them
                keep_texts=None, # texts that must tokenize exactly as before (English, replay text)
                prefer:set|None=None, # tokens to prefer as intermediate pieces (default: `new_tokens`)
+               only_with:callable|None=None, # if given: every added token, character and merge result must satisfy it (see `target_letters`)
               ) -> tuple[dict, dict]:
     "Append `new_tokens` and merges that produce them to `base`'s BPE; returns (tokenizer JSON, report)."
     family = bpe_family(base)
@@ -300,13 +322,15 @@ def extend_bpe(base, # the BPE tokenizer to extend (byte-level or SentencePiece-
     for t in new_tokens:
         if t in vocab: continue
         if ignore and t in words: skipped['whole word of keep_texts'] += 1; continue
+        if only_with is not None and not only_with(t): skipped['no target letter'] += 1; continue
         new_chars = list(dict.fromkeys(c for c in t if c not in vocab))
         if any(c in chars for c in new_chars): skipped['new character occurs in keep_texts'] += 1; continue
+        if only_with is not None and not all(only_with(c) for c in new_chars): skipped['new character is no target letter'] += 1; continue
         syms = [s for s in bpe_segment(t, ranks)]
         # characters still missing from the vocabulary stay single symbols in bpe_segment; they become tokens below
         plan, ok = [], True
         while len(syms) > 1:
-            cand = [i for i in range(len(syms) - 1) if (syms[i], syms[i + 1]) not in pairs]
+            cand = [i for i in range(len(syms) - 1) if (syms[i], syms[i + 1]) not in pairs and (only_with is None or only_with(syms[i] + syms[i + 1]))]
             if not cand: ok = False; break
             i = next((i for i in cand if syms[i] + syms[i + 1] in prefer or syms[i] + syms[i + 1] in vocab), cand[0])
             plan.append((syms[i], syms[i + 1])); syms[i:i + 2] = [syms[i] + syms[i + 1]]
@@ -318,6 +342,25 @@ def extend_bpe(base, # the BPE tokenizer to extend (byte-level or SentencePiece-
     m['vocab'], m['merges'] = vocab, merges
     j['model'] = m
     return j, {'added': added, 'skipped': dict(skipped), 'family': family}
+
+# %% ../nbs/03_tokenizer.ipynb #aa449cd4
+def piece_text(tokenizer, # a BPE tokenizer (byte-level or SentencePiece-style)
+              ):
+    "A function from a piece in the tokenizer's alphabet (byte-level characters, `▁`) to the text it stands for (partial UTF-8 dropped)."
+    if bpe_family(tokenizer) == 'byte_level':
+        from transformers.convert_slow_tokenizer import bytes_to_unicode
+        dec = {c: b for b, c in bytes_to_unicode().items()}
+        return lambda p: bytes(dec[c] for c in p if c in dec).decode('utf-8', errors='ignore')
+    return lambda p: '' if re.fullmatch(r'<0x[0-9A-F]{2}>', p) else p.replace('▁', ' ')
+
+def target_letters(tokenizer, # the base tokenizer being extended
+                   script:str|None=None, # Unicode script of the target language ('Cyrillic'); None: any letter outside ASCII
+                  ):
+    "A test on pieces: whether the text a piece stands for holds a target letter (a letter outside ASCII, in `script` if given)."
+    from vikhr_nb.data import char_script
+    text, sc = piece_text(tokenizer), script.upper() if script else None
+    def ok(p): return any(c.isalpha() and not c.isascii() and (sc is None or char_script(c) == sc) for c in text(p))
+    return ok
 
 # %% ../nbs/03_tokenizer.ipynb #1fd4a51c
 _BYTE_TOKENS = [f'<0x{b:02X}>' for b in range(256)]
@@ -415,7 +458,8 @@ def save_adapted(tokenizer, # the adapted tokenizer
                  mapping:dict, # new id -> old ids, from `token_mapping`
                  out_dir, # the directory to write (atomically)
                  base=None, # the original tokenizer (for `old_vocab_size` and `copied`), or its name
-                 overwrite:bool=False, # replace an existing directory
+                 overwrite:bool=False, # replace an existing directory (one a vikhr_nb command wrote)
+                 record:dict|None=None, # what made it, written as `vikhr_output.json` (see `vikhr_nb.core.atomic_dir`)
                  **meta, # more fields for vikhr_mapping.json: mode, vocab_size, ...
                 ) -> Path:
     "Save an adapted tokenizer and its mapping to `out_dir` (`vikhr_mapping.json`), atomically; returns the directory."
@@ -430,7 +474,7 @@ def save_adapted(tokenizer, # the adapted tokenizer
     info['pieces'] = {str(k): list(map(int, v)) for k, v in sorted(mapping.items())}
     if copied is not None: info['copied'] = copied
     info.update(meta)
-    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+    with atomic_dir(out_dir, overwrite=overwrite, record=record or {'command': 'save_adapted', 'mode': info['mode']}) as tmp:
         tokenizer.save_pretrained(tmp)
         (tmp/MAPPING_FILE).write_text(json.dumps(info, ensure_ascii=False), encoding='utf-8')
     return Path(out_dir)
@@ -462,9 +506,11 @@ def adapt_tokenizer(base, # a tokenizer, or anything `load_base_tokenizer` takes
                     keep_vocab:int|None=None, # optimize: K, the size of the cut base vocabulary (default: half of it)
                     script:str|None=None, # Unicode script the corpus must contain, e.g. 'Cyrillic' (None: no check)
                     show_progress:bool=True, # progress bar while training
+                    target_only:bool=True, # extend without keep_texts: add only tokens holding a target letter (`target_letters`), so the original language is untouched
                    ) -> tuple[PreTrainedTokenizerFast, dict[int, list[int]]]:
     "Adapt `base` to the language of `texts`; returns (tokenizer, mapping of new ids to old ids)."
     if mode not in MODES: raise VikhrError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}.")
+    check_vocab_size(vocab_size)
     base = load_base_tokenizer(base)
     if mode != 'replace': bpe_family(base)  # a clear error for WordPiece/Unigram bases before training
     texts, keep = read_texts(texts), read_texts(keep_texts) if keep_texts is not None else None
@@ -475,11 +521,21 @@ def adapt_tokenizer(base, # a tokenizer, or anything `load_base_tokenizer` takes
     trained = train_tokenizer(texts, vocab_size, model, base, script=script, show_progress=show_progress)
     if mode == 'replace': tok = build_tokenizer(replace_vocab(base, trained), base)
     else:
-        j, rep = extend_bpe(start, _new_tokens(trained), keep_texts=keep if mode == 'extend' else None)
+        guard = target_letters(base, script) if mode == 'extend' and keep is None and target_only else None
+        j, rep = extend_bpe(start, _new_tokens(trained), keep_texts=keep if mode == 'extend' else None, only_with=guard)
         if not rep['added']: raise VikhrError(f"the corpus added no token to the base vocabulary (skipped: {rep['skipped']}): "
                                               f"is it in the target language? Pass more target-language text or a larger vocab_size.")
         tok = build_tokenizer(j, base)
-        log(f"{mode}: {len(rep['added'])} tokens added ({len(base)} -> {len(tok)}), skipped {rep['skipped']}")
+        log(f"{mode}: {len(rep['added'])} tokens added ({len(base)} -> {len(tok)}), skipped {rep['skipped']}"
+            + (f"; no keep set: only tokens with a {script or 'non-ASCII'} letter, the original language tokenizes as before" if guard else ''))
+        if mode == 'extend' and keep is None and not target_only:
+            loose = [t for t in rep['added'] if not target_letters(base, script)(t)]
+            log(f"extend without keep_texts and target_only=False: {len(loose)} of {len(rep['added'])} added tokens hold no target letter "
+                f"and can change how the original language is tokenized; pass keep_texts (--keep) to keep it as before.", level=logging.WARNING)
+    if keep and mode != 'replace':
+        changed = sum(a.ids != b.ids for a, b in zip(tok.backend_tokenizer.encode_batch(keep, add_special_tokens=False),
+                                                      base.backend_tokenizer.encode_batch(keep, add_special_tokens=False)))
+        log(f"{mode}: {changed} of {len(keep)} keep texts tokenize differently from the base")
     return tok, token_mapping(base, tok)
 
 # %% ../nbs/03_tokenizer.ipynb #1d3e1adf
@@ -500,6 +556,8 @@ def _tokenizer_cli(sub):
     a.add_argument('--mode', choices=MODES, default='extend')
     a.add_argument('--keep', nargs='+', default=None, help='text that must tokenize as before (extend) / that ranks kept tokens (optimize)')
     a.add_argument('--keep-vocab', type=int, default=None, help='optimize: size K of the cut base vocabulary (default: half)')
+    a.add_argument('--all-tokens', action='store_true', help='extend without --keep: also add tokens without a target letter '
+                   '(by default only tokens holding a letter outside ASCII, of --script if given, so the original language tokenizes as before)')
     a.set_defaults(func=_adapt_cmd)
     st = s.add_parser('stats', help='characters/bytes per token, fertility, split words, vocabulary use')
     st.add_argument('tokenizers', nargs='+', help='tokenizers: anything --base takes')
@@ -507,14 +565,22 @@ def _tokenizer_cli(sub):
     st.add_argument('--json', action='store_true', help='print JSON rows instead of a table')
     st.set_defaults(func=lambda a: __import__('vikhr_nb.metrics', fromlist=['_stats_cmd'])._stats_cmd(a))
 
+def _record(a, command):
+    "What `vikhr_output.json` says about an output directory: the command and its arguments."
+    return {'command': command, 'args': {k: v for k, v in vars(a).items() if k != 'func'}}
+
 def _train_cmd(a):
+    check_overwrite(a.out, a.overwrite); check_vocab_size(a.vocab_size)  # before minutes of training
     base = load_base_tokenizer(a.base)
     tok = build_tokenizer(replace_vocab(base, train_tokenizer(read_corpus(a.corpus), a.vocab_size, a.model, base, script=a.script)), base)
-    with atomic_dir(a.out, overwrite=a.overwrite) as tmp: tok.save_pretrained(tmp)
+    with atomic_dir(a.out, overwrite=a.overwrite, record=_record(a, 'vikhr tokenizer train')) as tmp: tok.save_pretrained(tmp)
     print(json.dumps({'out': str(a.out), 'vocab_size': len(tok)}))
 
 def _adapt_cmd(a):
+    check_overwrite(a.out, a.overwrite); check_vocab_size(a.vocab_size)  # before minutes of training
     base = load_base_tokenizer(a.base)
-    tok, mp = adapt_tokenizer(base, read_corpus(a.corpus), a.mode, a.vocab_size, a.model, keep_texts=read_corpus(a.keep) if a.keep else None, keep_vocab=a.keep_vocab, script=a.script)
-    save_adapted(tok, mp, a.out, base=base, overwrite=a.overwrite, mode=a.mode, base_name=str(a.base), vocab_size=a.vocab_size, model=a.model)
+    tok, mp = adapt_tokenizer(base, read_corpus(a.corpus), a.mode, a.vocab_size, a.model, keep_texts=read_corpus(a.keep) if a.keep else None,
+                              keep_vocab=a.keep_vocab, script=a.script, target_only=not a.all_tokens)
+    save_adapted(tok, mp, a.out, base=base, overwrite=a.overwrite, record=_record(a, 'vikhr tokenizer adapt'), mode=a.mode, base_name=str(a.base),
+                 vocab_size=a.vocab_size, model=a.model)
     print(json.dumps({'out': str(a.out), 'mode': a.mode, 'old_vocab_size': len(base), 'new_vocab_size': len(tok), 'new_tokens': len(mp)}))
