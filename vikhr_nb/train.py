@@ -6,7 +6,7 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/pretrain.html.md"""
 
 # %% ../nbs/06_pretrain.ipynb #a0ab07b4
 from __future__ import annotations
-import os, sys, json, math, time, copy, shutil, difflib, itertools, argparse, contextlib, logging, warnings, dataclasses
+import os, sys, json, math, time, copy, functools, shutil, difflib, itertools, argparse, contextlib, logging, warnings, dataclasses
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 import yaml
@@ -21,11 +21,12 @@ from .core import *
 from .models import DEFAULT_MODEL, load_model, load_tokenizer, resolve_model
 
 # %% auto #0
-__all__ = ['TrainConfig', 'check_config', 'load_config', 'expand_stages', 'embedding_weights', 'prepare_model',
-           'check_lora_targets', 'new_row_ids', 'freeze_old_rows', 'param_groups', 'tokenize_and_pack', 'MixedBlocks',
-           'lm_loss', 'kl_to_reference', 'lr_multiplier', 'tiny_tokenizer', 'eval_chunks', 'evaluate', 'run_identity',
-           'latest_checkpoint', 'check_output_dir', 'save_checkpoint', 'train_stage', 'save_final_model',
-           'check_model_fit', 'train']
+__all__ = ['TrainConfig', 'check_config', 'load_config', 'expand_stages', 'embedding_weights', 'prepare_model', 'n_layers',
+           'lora_layer_ids', 'check_lora_targets', 'new_row_ids', 'freeze_old_rows', 'param_groups',
+           'tokenize_and_pack', 'MixedBlocks', 'lm_loss', 'kl_to_reference', 'check_messages', 'format_conversation',
+           'tokenize_chat', 'chat_blocks', 'collate_rows', 'lr_multiplier', 'tiny_tokenizer', 'eval_chunks', 'evaluate',
+           'run_identity', 'latest_checkpoint', 'check_output_dir', 'save_checkpoint', 'train_stage',
+           'save_final_model', 'check_model_fit', 'train']
 
 # %% ../nbs/06_pretrain.ipynb #1674a196
 @dataclass
@@ -47,6 +48,8 @@ class TrainConfig:
     streaming:bool = False # read the training corpora lazily, for corpora larger than memory
     shuffle_buffer:int = 10_000 # when streaming: blocks held in the shuffle buffer
     block_size:int = 256 # tokens per training block (at most the model's context)
+    data_format:str = 'text' # 'text': raw text packed into blocks; 'chat': JSON Lines (or hub sets) with a `messages` column of {'role', 'content'} conversations, loss on the assistant's tokens only (train_data and replay_data alike)
+    pack:bool = True # data_format 'chat': pack several whole conversations into each block (labels -100 across the joins, padding at the end); false: one conversation per row, right-padded, with an attention mask
     # --- optimization
     max_steps:int = 100 # optimizer steps
     batch_size:int = 8 # blocks per process per micro-batch
@@ -62,6 +65,7 @@ class TrainConfig:
     lora_alpha:int = 16 # LoRA scaling numerator (the update is scaled by alpha / r)
     lora_dropout:float = 0.0 # dropout on the LoRA input (non-zero makes results depend on the process count)
     lora_targets:list = field(default_factory=lambda: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']) # names of the linear modules that get LoRA
+    lora_layers:list = field(default_factory=list) # indices of the transformer layers that get LoRA, negative from the end ([0, -1]: first and last, LEP's calibration); [] for all layers
     # --- KL to the reference (Vikhr)
     kl_weight:float = 0.0 # weight of KL(P_new || P_ref) against the frozen starting model (0: off)
     # --- run control
@@ -84,6 +88,7 @@ class TrainConfig:
 # %% ../nbs/06_pretrain.ipynb #36d99a24
 _RUN_LEVEL = {'model', 'tokenizer', 'output_dir', 'stages', 'resume', 'overwrite', 'cpu', 'mixed_precision', 'tracker', 'progress', 'stop_at_step'}
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
+_INT_LISTS = {'lora_layers'}  # list fields whose items are integers
 
 def _ftype(name:str) -> str:
     "The type of field `name` as a string without spaces: 'int', 'float|None', 'list', ..."
@@ -111,8 +116,11 @@ def _coerce(name:str, v, where:str=''):
             if not isinstance(v, (str, os.PathLike)): raise bad
             return str(v)
         if base == 'list':
-            if isinstance(v, (str, os.PathLike)): return [str(v)]
+            if isinstance(v, (str, os.PathLike)): v = [str(v)]
             if not isinstance(v, (list, tuple)): raise bad
+            if name in _INT_LISTS:  # layer indices: a command line gives '-1', YAML gives -1
+                if any(isinstance(x, bool) or not float(x).is_integer() for x in v): raise bad
+                return [int(float(x)) for x in v]
             return list(v)
     except (TypeError, ValueError): raise bad from None
     raise bad
@@ -150,6 +158,9 @@ def check_config(cfg:TrainConfig, # the configuration to check
     need(cfg.replay_ratio == 0 or cfg.replay_data, f"replay_ratio is {cfg.replay_ratio} but replay_data names no corpus")
     need(bool(cfg.train_data), 'train_data names no corpus')
     need(cfg.mode != 'lora' or bool(cfg.lora_targets), "mode 'lora' needs at least one module in lora_targets")
+    need(not cfg.lora_layers or cfg.mode == 'lora', f"lora_layers {cfg.lora_layers} picks the layers that get LoRA: it needs mode 'lora' (or set lora_layers: [])")
+    need(cfg.data_format in ('text', 'chat'), f"data_format must be 'text' (raw text) or 'chat' (JSON Lines with a `messages` column), got {cfg.data_format!r}")
+    need(cfg.pack or cfg.data_format == 'chat', "pack: false (one conversation per row) needs data_format 'chat'; text is always packed into blocks")
     need(cfg.mixed_precision in ('auto', 'no', 'bf16', 'fp16'), f"mixed_precision must be 'auto', 'no', 'bf16' or 'fp16', got {cfg.mixed_precision!r}")
     need(cfg.stop_at_step is None or 1 <= cfg.stop_at_step <= cfg.max_steps, f"stop_at_step must be between 1 and max_steps, got {cfg.stop_at_step}")
     need(bool(cfg.output_dir), 'output_dir is empty')
@@ -222,10 +233,26 @@ def prepare_model(model, # a causal LM in float32
         check_lora_targets(model, cfg.lora_targets)
         with warnings.catch_warnings():  # peft asks transformers for a property it has deprecated: not ours to fix
             warnings.filterwarnings('ignore', message='.*is_gradient_checkpointing', category=FutureWarning)
-            model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+            layers = lora_layer_ids(cfg.lora_layers, n_layers(model.config)) or None  # None: every layer
+            model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, layers_to_transform=layers,
                                                      target_modules=list(cfg.lora_targets), bias='none', task_type='CAUSAL_LM'))
     for w in embedding_weights(model): w.requires_grad_(True)  # the model's own matrices: no copies, tying intact
     return model
+
+def n_layers(config, # a transformers model config
+            ) -> int:
+    "The number of transformer layers of a model config."
+    for k in ('num_hidden_layers', 'n_layer', 'num_layers'):
+        if isinstance(getattr(config, k, None), int): return getattr(config, k)
+    raise VikhrError(f"cannot tell how many layers a {type(config).__name__} has: set lora_layers: [] (LoRA on every layer)")
+
+def lora_layer_ids(lora_layers:list, # layer indices, negative ones counted from the end
+                   n:int, # the model's number of layers
+                  ) -> list[int]:
+    "`lora_layers` as sorted distinct non-negative indices ([] stays [], meaning every layer), or a `VikhrError` for one out of range."
+    if bad := [i for i in lora_layers if not -n <= i < n]:
+        raise VikhrError(f"lora_layers {bad} out of range: the model has {n} layers (0 to {n - 1}, or -1 to -{n} counting from the end)")
+    return sorted({i % n for i in lora_layers})
 
 def check_lora_targets(model, # a causal LM
                        targets:list, # module names (the last part of a dotted name, e.g. 'q_proj')
@@ -291,7 +318,7 @@ def tokenize_and_pack(ds, # a `datasets` Dataset or IterableDataset with a `text
 
 # %% ../nbs/06_pretrain.ipynb #32fa426b
 class MixedBlocks(IterableDataset):
-    "An endless, deterministic stream of packed blocks: target-language blocks with replay blocks at an exact ratio."
+    "An endless, deterministic stream of blocks (dicts of tensors): target-language blocks with replay blocks at an exact ratio."
     def __init__(self,
                  target, # packed blocks (`tokenize_and_pack`) of the target language
                  replay=None, # packed blocks of the replay language, or None
@@ -307,12 +334,12 @@ class MixedBlocks(IterableDataset):
             if len(ds) == 0: raise VikhrError('the training corpus is too small to fill a single block: lower block_size or add text')
             for epoch in itertools.count():
                 for i in torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist():
-                    yield ds[i]['input_ids']
+                    yield ds[i]
         else:  # streaming: a seeded shuffle buffer, reseeded per pass by set_epoch
             ds = ds.shuffle(seed=seed, buffer_size=self.buf)
             for epoch in itertools.count():
                 ds.set_epoch(epoch); n = 0
-                for ex in ds: n += 1; yield ex['input_ids']
+                for ex in ds: n += 1; yield ex
                 if n == 0: raise VikhrError('the training corpus is too small to fill a single block: lower block_size or add text')
 
     def __iter__(self):
@@ -320,14 +347,17 @@ class MixedBlocks(IterableDataset):
         replay = self._cycle(self.replay, self.seed + 1) if self.ratio > 0 else None
         for i in itertools.count():
             from_replay = replay is not None and math.floor((i + 1) * self.ratio) > math.floor(i * self.ratio)
-            yield {'input_ids': torch.tensor(next(replay if from_replay else target), dtype=torch.long)}
+            ex = next(replay if from_replay else target)  # `input_ids`, and `labels` / `attention_mask` for conversations
+            yield {k: torch.tensor(ex[k], dtype=torch.long) for k in ('input_ids', 'labels', 'attention_mask') if k in ex}
 
 # %% ../nbs/06_pretrain.ipynb #b61bd0e4
 def lm_loss(logits:torch.Tensor, # (B, T, V) predictions
             input_ids:torch.Tensor, # (B, T) the block
+            labels:torch.Tensor|None=None, # (B, T) the ids to score, aligned with `input_ids`, -100 where nothing is scored; None: every token
            ) -> torch.Tensor:
-    "Mean next-token cross-entropy (nats) of a packed block."
-    labels = F.pad(input_ids[:, 1:], (0, 1), value=-100)  # (B, T): position t predicts token t+1; the last predicts nothing
+    "Mean next-token cross-entropy (nats) over the scored tokens of a block."
+    labels = input_ids if labels is None else labels
+    labels = F.pad(labels[:, 1:], (0, 1), value=-100)  # (B, T): position t predicts token t+1; the last predicts nothing
     # flattening the whole (B, T, V) tensor is a view; slicing off the last position first would copy all of it
     return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
 
@@ -338,6 +368,106 @@ def kl_to_reference(logits:torch.Tensor, # (B, T, V) predictions of the model be
     "Mean over positions of KL(P_new || P_ref) in nats."
     logp, ref_logp = F.log_softmax(logits.float(), -1), F.log_softmax(ref_logits.float(), -1)  # (B, T, V)
     return (logp.exp() * (logp - ref_logp)).sum(-1).mean()
+
+# %% ../nbs/06_pretrain.ipynb #1343c643
+_ROLES = ('system', 'user', 'assistant')
+
+def check_messages(messages, # a conversation: a list of {'role', 'content'} dicts
+                   where:str='', # prefix for error messages (e.g. 'data.jsonl row 3: ')
+                  ) -> list[dict]:
+    "The conversation as plain `{'role', 'content'}` dicts, or a `VikhrError` saying what is wrong with it."
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise VikhrError(f"{where}a conversation must be a non-empty list of {{'role', 'content'}} messages, got {str(messages)[:100]!r}")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get('role') not in _ROLES or not isinstance(m.get('content'), str):
+            raise VikhrError(f"{where}message {i} must be a dict with a 'role' ({', '.join(_ROLES)}) and a string 'content', got {str(m)[:100]!r}")
+    if not any(m['role'] == 'assistant' for m in messages):
+        raise VikhrError(f"{where}the conversation has no assistant turn, so it has nothing to learn from: "
+                         f"add the answer as {{'role': 'assistant', 'content': ...}} or drop it")
+    return [{'role': m['role'], 'content': m['content']} for m in messages]  # datasets may add absent keys as None
+
+def _render(tokenizer, messages, add_generation_prompt):
+    return list(tokenizer.apply_chat_template(messages, add_generation_prompt=add_generation_prompt, tokenize=True, return_dict=True)['input_ids'])
+
+def format_conversation(tokenizer, # a tokenizer with a chat template
+                        messages:list, # [{'role': 'system'|'user'|'assistant', 'content': str}, ...]
+                        max_len:int|None=None, # refuse a conversation longer than this many tokens (None: any length)
+                        where:str='', # prefix for error messages (e.g. 'data.jsonl row 3: ')
+                       ) -> dict:
+    "The conversation in the tokenizer's chat template: `input_ids`, and `labels` = the ids on the assistant's tokens (its end-of-turn token included), -100 elsewhere."
+    if getattr(tokenizer, 'chat_template', None) is None:
+        raise VikhrError(f"{where}the tokenizer has no chat template, so conversations cannot be rendered: use an instruction-tuned model's "
+                         f"tokenizer, or set tokenizer.chat_template (a Jinja string, e.g. ChatML)")
+    messages = check_messages(messages, where)
+    ids = _render(tokenizer, messages, False)
+    labels, special = [-100] * len(ids), set(tokenizer.all_special_ids)
+    for i, m in enumerate(messages):
+        if m['role'] != 'assistant': continue
+        head, upto = _render(tokenizer, messages[:i], True) if i else [], _render(tokenizer, messages[:i + 1], False)
+        if upto[:len(head)] != head or ids[:len(upto)] != upto:
+            raise VikhrError(f"{where}the chat template does not render turn {i} as a continuation of the turns before it "
+                             f"(template starts {tokenizer.chat_template[:60]!r}): its answer tokens cannot be found; use a template that does")
+        ends = [j for j in range(len(head), len(upto)) if upto[j] in special]  # the end-of-turn token; what follows it is template
+        stop = ends[-1] + 1 if ends else len(upto)
+        labels[len(head):stop] = ids[len(head):stop]
+    if max_len is not None and len(ids) > max_len:
+        raise VikhrError(f"{where}the conversation is {len(ids)} tokens, longer than the limit of {max_len} (block_size): "
+                         f"raise block_size, or shorten or drop this conversation")
+    return {'input_ids': ids, 'labels': labels}
+
+# %% ../nbs/06_pretrain.ipynb #cc6e157b
+def _pad_id(tokenizer): return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+
+def tokenize_chat(ds, # a `datasets` Dataset or IterableDataset whose `text` column holds conversations (`load_corpus(..., text_field='messages')`)
+                  tokenizer, # a tokenizer with a chat template
+                  block_size:int, # tokens per block; a longer conversation is an error
+                  pack:bool=True, # pack whole conversations into blocks of `block_size`; False: one per row with an `attention_mask`
+                  name:str='the corpus', # names the corpus in error messages
+                 ):
+    "`ds` formatted by `format_conversation`: rows of `input_ids` and `labels` (packed blocks, or one conversation per row)."
+    pad = _pad_id(tokenizer)
+    def fmt(batch, idx):
+        rs = [format_conversation(tokenizer, m, block_size, where=f'{name} row {i}: ') for m, i in zip(batch['text'], idx)]
+        return {'input_ids': [r['input_ids'] for r in rs], 'labels': [r['labels'] for r in rs]}
+    def pack_rows(batch):
+        out, ids, labels = {'input_ids': [], 'labels': []}, [], []
+        for x, y in zip(batch['input_ids'] + [None], batch['labels'] + [None]):  # None: flush the last block
+            if ids and (x is None or len(ids) + len(x) > block_size):
+                n = block_size - len(ids)
+                out['input_ids'].append(ids + [pad] * n); out['labels'].append(labels + [-100] * n); ids, labels = [], []
+            if x is not None: ids, labels = ids + x, labels + y
+        return out
+    kw = {} if getattr(ds, 'num_rows', None) is None else {'desc': f'formatting conversations (block_size {block_size})'}
+    ds = ds.map(fmt, batched=True, with_indices=True, remove_columns=['text'], **kw)
+    if pack: return ds.map(pack_rows, batched=True, **kw)
+    return ds.map(lambda b: {'attention_mask': [[1] * len(x) for x in b['input_ids']]}, batched=True, **kw)
+
+def chat_blocks(specs:list, # corpus specs of JSON Lines (or hub sets) with a `messages` column
+                tokenizer, # a tokenizer with a chat template
+                block_size:int, # tokens per block
+                pack:bool=True, # see `tokenize_chat`
+                streaming:bool=False, # read lazily
+               ):
+    "The conversations of `specs` as training rows (`tokenize_chat`), each spec named in its own errors."
+    from vikhr_nb.data import load_corpus
+    from datasets import concatenate_datasets
+    parts = []
+    for s in specs:
+        try: ds = load_corpus(s, text_field='messages', streaming=streaming)
+        except VikhrError as e:
+            if "no field 'messages'" not in str(e): raise
+            raise VikhrError(f"data_format 'chat' reads conversations from a `messages` column ({{'role', 'content'}} lists, one per JSON line), "
+                             f"but {str(e).split(': pass')[0]}") from None
+        parts.append(tokenize_chat(ds, tokenizer, block_size, pack, name=str(s)))
+    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+
+def collate_rows(rows:list, # dicts of 1-d tensors (`input_ids`, `labels`, `attention_mask`)
+                 pad_id:int, # the id that pads `input_ids`
+                ) -> dict:
+    "A batch of rows right-padded to the longest: `input_ids` with `pad_id`, `labels` with -100, `attention_mask` with 0."
+    T = max(len(r['input_ids']) for r in rows)
+    fill = {'input_ids': pad_id, 'labels': -100, 'attention_mask': 0}
+    return {k: torch.stack([F.pad(r[k], (0, T - len(r[k])), value=fill[k]) for r in rows]) for k in rows[0]}  # (B, T) each
 
 # %% ../nbs/06_pretrain.ipynb #394e4cdc
 def lr_multiplier(step:int, # optimizer steps done so far (0 for the first step)
@@ -535,9 +665,14 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
     model, tokenizer = load_model(cfg.model, tokenizer=cfg.tokenizer, dtype='float32')
     from vikhr_nb.data import load_corpus  # imported here: datasets is slow to import and `vikhr --help` does not need it
     with accelerator.main_process_first():  # the main process tokenizes and caches; the others read its cache
-        target = tokenize_and_pack(load_corpus(cfg.train_data, streaming=cfg.streaming), tokenizer, cfg.block_size)
-        replay = tokenize_and_pack(load_corpus(cfg.replay_data, streaming=cfg.streaming), tokenizer, cfg.block_size) if cfg.replay_ratio > 0 else None
-    train_dl = DataLoader(MixedBlocks(target, replay, cfg.replay_ratio, seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer), batch_size=cfg.batch_size)
+        if cfg.data_format == 'chat':  # conversations: loss on the answers only (see "Conversations" above)
+            target = chat_blocks(cfg.train_data, tokenizer, cfg.block_size, cfg.pack, cfg.streaming)
+            replay = chat_blocks(cfg.replay_data, tokenizer, cfg.block_size, cfg.pack, cfg.streaming) if cfg.replay_ratio > 0 else None
+        else:
+            target = tokenize_and_pack(load_corpus(cfg.train_data, streaming=cfg.streaming), tokenizer, cfg.block_size)
+            replay = tokenize_and_pack(load_corpus(cfg.replay_data, streaming=cfg.streaming), tokenizer, cfg.block_size) if cfg.replay_ratio > 0 else None
+    collate = functools.partial(collate_rows, pad_id=_pad_id(tokenizer)) if not cfg.pack else None  # rows of different lengths
+    train_dl = DataLoader(MixedBlocks(target, replay, cfg.replay_ratio, seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer), batch_size=cfg.batch_size, collate_fn=collate)
     evals = {}  # metric prefix -> fixed chunks of held-out text
     for prefix, specs in (('eval', cfg.eval_data), ('eval_replay', cfg.replay_eval_data)):
         if specs and cfg.eval_max_chars:
@@ -605,13 +740,14 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
     if step >= cfg.max_steps: train_dl = []  # resumed from the final checkpoint: only the model is left to save
     for batch in train_dl:                                  # an endless stream: we stop by counting steps
         input_ids = batch['input_ids']                      # (B, T)
+        labels, attention_mask = batch.get('labels'), batch.get('attention_mask')  # (B, T) each, conversations only
         with accelerator.accumulate(model):                 # no gradient all-reduce until the last micro-batch
-            logits = model(input_ids=input_ids).logits      # (B, T, V)
-            ce = lm_loss(logits, input_ids)
+            logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V)
+            ce = lm_loss(logits, input_ids, labels)         # labels: -100 off the answers and on padding
             kl = torch.zeros((), device=ce.device)
             if ref_model is not None:
                 with torch.no_grad(), accelerator.autocast():
-                    ref_logits = ref_model(input_ids=input_ids).logits  # (B, T, V), no graph
+                    ref_logits = ref_model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V), no graph
                 kl = kl_to_reference(logits, ref_logits)
             loss = ce + cfg.kl_weight * kl
             accelerator.backward(loss)                      # divides by grad_accum_steps for us
@@ -689,6 +825,7 @@ def check_model_fit(cfg:TrainConfig, # a stage (its model must exist)
     if cfg.mode == 'lora':
         with torch.device('meta'): skeleton = AutoModelForCausalLM.from_config(mc)  # module names only, no memory, no weights
         check_lora_targets(skeleton, cfg.lora_targets)
+        lora_layer_ids(cfg.lora_layers, n_layers(mc))
     if cfg.train_rows == 'new' and cfg.mode != 'full': new_row_ids(cfg.model)  # a missing mapping fails here, not after loading
 
 # %% ../nbs/06_pretrain.ipynb #9f090584
