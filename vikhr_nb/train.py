@@ -364,10 +364,12 @@ def lm_loss(logits:torch.Tensor, # (B, T, V) predictions
 # %% ../nbs/06_pretrain.ipynb #ea6dc4fa
 def kl_to_reference(logits:torch.Tensor, # (B, T, V) predictions of the model being trained
                     ref_logits:torch.Tensor, # (B, T, V) predictions of the frozen reference on the same ids
+                    attention_mask:torch.Tensor|None=None, # (B, T) 1 on real tokens, 0 on padding (None: every position counts)
                    ) -> torch.Tensor:
-    "Mean over positions of KL(P_new || P_ref) in nats."
+    "Mean over (unpadded) positions of KL(P_new || P_ref) in nats."
     logp, ref_logp = F.log_softmax(logits.float(), -1), F.log_softmax(ref_logits.float(), -1)  # (B, T, V)
-    return (logp.exp() * (logp - ref_logp)).sum(-1).mean()
+    kl = (logp.exp() * (logp - ref_logp)).sum(-1)  # (B, T)
+    return kl.mean() if attention_mask is None else (kl * attention_mask).sum() / attention_mask.sum()
 
 # %% ../nbs/06_pretrain.ipynb #1343c643
 _ROLES = ('system', 'user', 'assistant')
@@ -748,7 +750,7 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
             if ref_model is not None:
                 with torch.no_grad(), accelerator.autocast():
                     ref_logits = ref_model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V), no graph
-                kl = kl_to_reference(logits, ref_logits)
+                kl = kl_to_reference(logits, ref_logits, attention_mask)
             loss = ce + cfg.kl_weight * kl
             accelerator.backward(loss)                      # divides by grad_accum_steps for us
             grad_norm = None
