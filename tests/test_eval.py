@@ -61,3 +61,116 @@ def test_bad_input(smol):
     with pytest.raises(VikhrError, match='no prompts'): generation_speed(model, tok, [])
     with pytest.raises(VikhrError, match='one reference'): generation_speed(model, tok, ['a', 'b'], references=['c'])
     with pytest.raises(VikhrError, match='no items'): mc_accuracy(model, tok, [])
+
+# --- chat quality (answer bits per character, copy score, answer language, facts) and the report around them
+
+CONV = [{'role': 'user', 'content': 'What is the capital of France?'}, {'role': 'assistant', 'content': 'The capital of France is Paris.'}]
+
+def test_answer_bits_per_char_by_hand(smol):
+    "The bits of the answer tokens (the end-of-turn token included), computed by hand from one forward pass, over the answer's characters."
+    from vikhr_nb.eval import answer_bits_per_char
+    model, tok = smol
+    full = tok.apply_chat_template([CONV[0]], add_generation_prompt=True, tokenize=True, return_dict=True)['input_ids']
+    ans = tok(CONV[1]['content'], add_special_tokens=False).input_ids + [tok.convert_tokens_to_ids('<|im_end|>')]
+    ids = torch.tensor([full + ans])
+    with torch.no_grad(): logp = model(input_ids=ids).logits[0].float().log_softmax(-1)  # (T, V)
+    bits = -sum(logp[len(full) + k - 1, t].item() for k, t in enumerate(ans)) / 0.6931471805599453
+    r = answer_bits_per_char(model, tok, [CONV, {'messages': CONV}], batch_size=2)
+    assert r['n_tokens'] == 2 * len(ans) and r['n_chars'] == 2 * len(CONV[1]['content']) and r['n'] == 2
+    assert r['nll_bits'] == pytest.approx(2 * bits, rel=1e-3)  # a batch of two: float32 sums in another order
+    assert r['bpc'] == pytest.approx(bits / len(CONV[1]['content']), rel=1e-3) and r['bpc'] < 1  # the model knows this answer
+
+def test_copy_score_tiny_and_real(smol, tiny_dir):
+    "A random model copies nothing (but its similarity is a finite share); the original copies a short English sentence exactly."
+    from vikhr_nb.eval import copy_score
+    from transformers import AutoModelForCausalLM
+    model, tok = smol
+    tiny = AutoModelForCausalLM.from_pretrained(tiny_dir).eval()
+    t = copy_score(tiny, tok, ['The cat sat on the mat.'], max_new_tokens=6)
+    assert t['exact'] == 0 and 0 <= t['similarity'] < 1 and t['samples'][0]['n_tokens'] <= 6
+    r = copy_score(model, tok, ['  The cat sat on the mat.\n'])
+    assert r['exact'] == 1 and r['similarity'] == 1 and r['samples'][0]['answer'] == 'The cat sat on the mat.'
+    assert r['samples'][0]['budget'] == r['samples'][0]['text_tokens'] + 8
+
+def test_score_answers_counts_scripts_and_loops():
+    "An answer counts in a script when half its letters are; loops are answers whose word 3-grams repeat."
+    from vikhr_nb.eval import score_answers
+    s = score_answers(['Ядро Linux — основная часть системы.', {'answer': 'Ядро (kernel) is the core of the OS', 'n_tokens': 9},
+                       'и снова и снова и снова и снова и снова', '42'], 'Cyrillic')
+    assert [a['in_script'] for a in s['answers']] == [True, False, True, False]
+    assert [a['loops'] for a in s['answers']] == [False, False, True, False]
+    assert s['share'] == 0.5 and s['loop_share'] == 0.25 and s['answers'][1]['n_tokens'] == 9
+    assert score_answers(['Ядро (kernel) is the core of the OS'], 'Cyrillic', min_share=0.1)['share'] == 1
+    assert score_answers(['Der Kern ist groß.'], 'Latin')['share'] == 1
+
+def test_chat_eval_bad_input(smol):
+    from vikhr_nb.eval import chat_eval, copy_score, answer_bits_per_char, answer_language, fact_check, score_answers
+    model, tok = smol
+    with pytest.raises(VikhrError, match='empty'): answer_bits_per_char(model, tok, [])
+    with pytest.raises(VikhrError, match='no assistant text'): answer_bits_per_char(model, tok, [CONV[:1]])
+    with pytest.raises(VikhrError, match='role'): answer_bits_per_char(model, tok, ['just a string'])
+    with pytest.raises(VikhrError, match='no texts'): copy_score(model, tok, [])
+    with pytest.raises(VikhrError, match='no texts'): copy_score(model, tok, ['a', '  '])
+    with pytest.raises(VikhrError, match='no prompts'): answer_language(model, tok, [], 'Latin')
+    with pytest.raises(VikhrError, match='no answers'): score_answers([], 'Latin')
+    with pytest.raises(VikhrError, match='pairs'): fact_check(model, tok, qa=[])
+    with pytest.raises(VikhrError, match=r"no script given for the prompts in \['ru'\]"): chat_eval(model, tok, {}, [], {'ru': ['Привет']}, {'en': 'Latin'})
+    bare = load_tokenizer('smollm2-135m-instruct'); bare.chat_template = None
+    for f in (lambda: copy_score(model, bare, ['a']), lambda: answer_bits_per_char(model, bare, [CONV]),
+              lambda: fact_check(model, bare), lambda: chat_eval(model, bare, {}, [], {}, {})):
+        with pytest.raises(VikhrError, match='no chat template'): f()
+
+OLD_REPORT = {'vocab_size': {'original': 49152, 'adapted': 57152},
+              'tokenizer': {'original': {'ru': {'chars_per_token': 1.31, 'tokens_per_word': 5.3}}, 'adapted': {'ru': {'chars_per_token': 3.1, 'tokens_per_word': 2.2}}},
+              'bpc': {'original': {'en': 1.1, 'ru': 1.5}, 'trained': {'en': 1.3, 'ru': 1.4}},
+              'bpc_repeat': {'original': {'ru': {'repeated': 0.7, 'other': 1.9, 'repeated_chars': 100}}, 'trained': {'ru': {'repeated': 1.6, 'other': 2.1, 'repeated_chars': 100}}},
+              'speed': {'original': {'ru_words_per_s': 20.0, 'ru_free_words_per_s': 25.0}, 'adapted': {'ru_words_per_s': 45.0, 'ru_free_words_per_s': 50.0}},
+              'mc': {'original': {'ru_mc': {'acc': 0.3, 'acc_norm': 0.35}}, 'trained': {'ru_mc': {'acc': 0.4, 'acc_norm': 0.45}}}}
+
+# report_markdown(OLD_REPORT) before the chat rows and the 'final' stage existed (commit 16aa2f4): pinned byte for byte
+OLD_MD = '''| figure | original | adapted, before training | adapted, trained | change |
+|---|---:|---:|---:|---:|
+| vocabulary size | 49,152 | — | 57,152 | 1.16× |
+| en: characters per token | — | — | — |  |
+| en: tokens per word | — | — | — |  |
+| ru: characters per token | 1.310 | — | 3.100 | 2.37× |
+| ru: tokens per word | 5.300 | — | 2.200 | 0.42× |
+| en: bits per character | 1.100 | — | 1.300 | 1.18× |
+| ru: bits per character | 1.500 | — | 1.400 | 0.93× |
+| ru: bits per character, words used before in the text | 0.700 | — | 1.600 | 2.29× |
+| ru: bits per character, the rest | 1.900 | — | 2.100 | 1.11× |
+| ru: words per second, free generation | 25.000 | — | 50.000 | 2.00× |
+| ru: words per second, same text | 20.000 | — | 45.000 | 2.25× |
+| ru_mc: acc | 0.300 | — | 0.400 | 1.33× |
+| ru_mc: acc_norm | 0.350 | — | 0.450 | 1.29× |
+'''
+
+def _chat_result(bpc, exact, share, answer):
+    return {'answer_bpc': {'ru': {'bpc': bpc}, 'en': {'bpc': bpc / 2}}, 'copy': {'exact': exact, 'similarity': 0.9, 'samples': [{'text': 'abc', 'answer': 'abd', 'n_tokens': 2}]},
+            'language': {'ru': {'share': share, 'loop_share': 0.0}, 'en': {'share': 1.0, 'loop_share': 0.0}}, 'facts': {'share': 1.0},
+            'samples': {'ru': [{'prompt': 'Что такое ядро?', 'answer': answer, 'n_tokens': 7}], 'en': []}}
+
+def test_report_with_and_without_final_and_chat(tmp_path):
+    "Old reports render exactly as before; 'final' adds a column (the change is then final vs original), 'chat' adds rows, samples and a plot."
+    import copy
+    from vikhr_nb.eval import report_markdown, write_report
+    assert report_markdown(OLD_REPORT) == OLD_MD
+    rep = copy.deepcopy(OLD_REPORT)
+    rep['bpc']['final'] = {'en': 1.2, 'ru': 1.35}
+    rep['chat'] = {'original': _chat_result(2.0, 0.5, 0.25, 'Ядро | это\nчасть'), 'trained': _chat_result(1.8, 0.0, 0.5, 'Ядро'),
+                   'final': _chat_result(1.6, 0.75, 0.75, 'Ядро ОС')}
+    md = report_markdown(rep)
+    lines = md.splitlines()
+    assert lines[0] == '| figure | original | adapted, before training | adapted, trained | adapted, final | change |'
+    assert '| ru: bits per character | 1.500 | — | 1.400 | 1.350 | 0.90× |' in lines
+    assert '| vocabulary size | 49,152 | — | 57,152 | — | 1.16× |' in lines
+    assert '| ru: answer bits per character | 2.000 | — | 1.800 | 1.600 | 0.80× |' in lines
+    assert '| copy: exact match | 0.500 | — | 0.000 | 0.750 | 1.50× |' in lines
+    assert '| ru: prompts answered in ru | 0.250 | — | 0.500 | 0.750 | 3.00× |' in lines
+    assert '| fact check | 1.000 | — | 1.000 | 1.000 | 1.00× |' in lines
+    tail = md[md.index('## Sample answers'):]
+    assert tail.index('### original') < tail.index('### adapted, trained') < tail.index('### adapted, final')
+    assert '| ru | Что такое ядро? | Ядро \\| это<br>часть | 7 |' in tail and '| copy | abc | abd | 2 |' in tail
+    write_report(rep, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['bpc.png', 'chat.png', 'report.json', 'report.md', 'speed.png', 'tokens_per_word.png']
+    assert json.loads((tmp_path/'report.json').read_text())['chat']['final']['copy']['exact'] == 0.75

@@ -6,7 +6,7 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/eval.html.md"""
 
 # %% ../nbs/09_eval.ipynb #080b0a09
 from __future__ import annotations
-import math, json, time, inspect, re
+import math, json, time, inspect, re, difflib
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -14,8 +14,9 @@ from tqdm.auto import tqdm
 from .core import *
 
 # %% auto #0
-__all__ = ['context_token_id', 'nll_totals', 'bits_per_char', 'repeat_classes', 'generation_speed', 'choice_logprobs',
-           'shared_context_logprobs', 'mc_accuracy', 'report_markdown', 'plot_report', 'write_report']
+__all__ = ['STAGES', 'context_token_id', 'nll_totals', 'bits_per_char', 'repeat_classes', 'generation_speed', 'choice_logprobs',
+           'shared_context_logprobs', 'mc_accuracy', 'answer_bits_per_char', 'copy_score', 'score_answers',
+           'answer_language', 'fact_check', 'chat_eval', 'report_markdown', 'plot_report', 'write_report']
 
 # %% ../nbs/09_eval.ipynb #c07e31a1
 def context_token_id(tokenizer) -> int:
@@ -252,6 +253,163 @@ def mc_accuracy(model, # a causal LM
     model.train(was_training)
     return {'acc': acc / len(items), 'acc_norm': acc_norm / len(items), 'n': len(items)}
 
+# %% ../nbs/09_eval.ipynb #cf363d61
+def _messages(conv):
+    "The message list of a conversation given as a list of messages or as a dict with 'messages'."
+    msgs = conv.get('messages') if isinstance(conv, dict) else conv
+    if not msgs or not all(isinstance(m, dict) and 'role' in m and 'content' in m for m in msgs):
+        raise VikhrError(f"a conversation must be a list of {{'role', 'content'}} messages (or a dict with 'messages'), got {str(conv)[:80]!r}")
+    return msgs
+
+def _need_chat_template(tokenizer):
+    if getattr(tokenizer, 'chat_template', None) is None:
+        raise VikhrError('the tokenizer has no chat template: load an instruction-tuned model, or set tokenizer.chat_template.')
+
+@torch.no_grad()
+def answer_bits_per_char(model, # a causal LM
+                         tokenizer, # its tokenizer, with a chat template
+                         conversations, # lists of {'role', 'content'} messages (or dicts with 'messages'), each with an assistant turn
+                         batch_size:int=8, # conversations per forward pass
+                        ) -> dict:
+    "Bits per character (and per byte) of the assistant turns of `conversations` given what precedes them."
+    from vikhr_nb.train import format_conversation
+    _need_chat_template(tokenizer)
+    convs = [_messages(c) for c in conversations]
+    if not convs: raise VikhrError('no conversations to score: the held-out set is empty.')
+    answers = [m['content'] for c in convs for m in c if m['role'] == 'assistant']
+    n_chars = sum(map(len, answers))
+    if not n_chars: raise VikhrError('the conversations have no assistant text to score: give each one an assistant turn.')
+    encs = [format_conversation(tokenizer, c) for c in convs]
+    order = sorted(range(len(encs)), key=lambda i: -len(encs[i]['input_ids']))  # similar lengths share a batch
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    dev = next(model.parameters()).device
+    was_training = model.training; model.eval()
+    nll, n_tok = 0., 0
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]; L = max(len(encs[i]['input_ids']) for i in idx)
+        input_ids = torch.full((len(idx), L), pad, dtype=torch.long); labels = torch.full_like(input_ids, -100); mask = torch.zeros_like(input_ids)
+        for j, i in enumerate(idx):
+            n = len(encs[i]['input_ids'])
+            input_ids[j, :n] = torch.tensor(encs[i]['input_ids']); labels[j, :n] = torch.tensor(encs[i]['labels']); mask[j, :n] = 1
+        logits = model(input_ids=input_ids.to(dev), attention_mask=mask.to(dev)).logits  # (B, L, V)
+        # shift: the logits at position p predict the token at p+1; only the labelled (assistant) tokens count
+        nll += F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), labels[:, 1:].to(dev), ignore_index=-100, reduction='sum').item()
+        n_tok += (labels[:, 1:] != -100).sum().item()
+    model.train(was_training)
+    bits = nll / math.log(2); n_bytes = sum(len(a.encode('utf-8')) for a in answers)
+    return {'bpc': bits / n_chars, 'bpb': bits / n_bytes, 'bits_per_token': bits / max(n_tok, 1),
+            'nll_bits': bits, 'n_chars': n_chars, 'n_bytes': n_bytes, 'n_tokens': n_tok, 'n': len(convs)}
+
+# %% ../nbs/09_eval.ipynb #c7907b13
+def copy_score(model, # a causal LM with a chat template
+               tokenizer, # its tokenizer
+               texts:list, # the texts to repeat (held-out, in the language that matters)
+               template:str|None=None, # the request, with a `{text}` field (default: `vikhr_nb.sft.COPY_TEMPLATE`)
+               max_new_tokens:int|None=None, # one budget for every text (None: the batch's longest text in tokens + `margin`)
+               batch_size:int=8, # texts per `generate` call
+               margin:int=8, # tokens of slack over a text's own length
+              ) -> dict:
+    "Share of `texts` the model repeats exactly when asked to (`exact`), the mean character similarity (`similarity`), and the samples."
+    from vikhr_nb.models import chat_batch
+    if template is None: from vikhr_nb.sft import COPY_TEMPLATE as template
+    texts = [t.strip() for t in texts]
+    if not texts or not all(texts): raise VikhrError('no texts to copy (or an empty one): give non-empty held-out texts.')
+    if '{text}' not in template: raise VikhrError(f'the copy template must contain a {{text}} field: {template!r}')
+    _need_chat_template(tokenizer)
+    n_tok = [len(tokenizer(t, add_special_tokens=False).input_ids) for t in texts]
+    order = sorted(range(len(texts)), key=lambda i: n_tok[i])  # texts of similar length share a batch and its budget
+    samples = [None] * len(texts); t0 = time.perf_counter()
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        budget = max_new_tokens or max(n_tok[i] for i in idx) + margin
+        outs = chat_batch(model, tokenizer, [template.format(text=texts[i]) for i in idx], max_new_tokens=budget, batch_size=batch_size)
+        for i, o in zip(idx, outs):
+            # autojunk=False: on texts over 200 characters difflib's heuristic would ignore every common letter
+            sim = difflib.SequenceMatcher(None, o['answer'], texts[i], autojunk=False).ratio()
+            samples[i] = {'text': texts[i], 'answer': o['answer'], 'n_tokens': o['n_tokens'], 'text_tokens': n_tok[i], 'budget': budget,
+                          'exact': o['answer'] == texts[i], 'similarity': sim}
+    return {'exact': sum(s['exact'] for s in samples) / len(samples), 'similarity': sum(s['similarity'] for s in samples) / len(samples),
+            'n': len(samples), 'seconds': time.perf_counter() - t0, 'samples': samples}
+
+# %% ../nbs/09_eval.ipynb #3a385ae9
+def score_answers(answers:list, # answers: strings, or dicts with 'answer' (as `chat_batch` gives)
+                  script:str, # the Unicode script the answers should be in, e.g. 'Cyrillic'
+                  min_share:float=0.5, # an answer counts as in `script` when at least this share of its letters is
+                  loop_at:float=0.3, # an answer loops when more than this share of its word 3-grams repeat (`repetition_share`)
+                 ) -> dict:
+    "Share of `answers` written in `script`, their mean script share, and the share that loop; each answer with its scores."
+    from vikhr_nb.data import script_share
+    from vikhr_nb.sft import repetition_share
+    if not answers: raise VikhrError('no answers to score.')
+    rows = [a if isinstance(a, dict) else {'answer': a} for a in answers]
+    rows = [r | {'script_share': script_share(r['answer'], script), 'repetition': repetition_share(r['answer'])} for r in rows]
+    for r in rows: r['in_script'], r['loops'] = r['script_share'] >= min_share, r['repetition'] > loop_at
+    n = len(rows)
+    return {'share': sum(r['in_script'] for r in rows) / n, 'mean_script_share': sum(r['script_share'] for r in rows) / n,
+            'loop_share': sum(r['loops'] for r in rows) / n, 'script': script, 'n': n, 'answers': rows}
+
+# %% ../nbs/09_eval.ipynb #6fc1d8a1
+def answer_language(model, # a causal LM with a chat template
+                    tokenizer, # its tokenizer
+                    prompts:list, # user messages in one language
+                    script:str, # the Unicode script an answer in that language is written in
+                    max_new_tokens:int=64, # generation budget of each answer
+                    min_share:float=0.5, # see `score_answers`
+                    batch_size:int=16, # prompts per `generate` call
+                   ) -> dict:
+    "Answer `prompts` (greedy, batched) and score the answers with `score_answers`: how many are in `script`, how many loop."
+    from vikhr_nb.models import chat_batch
+    if not prompts: raise VikhrError('no prompts to answer.')
+    _need_chat_template(tokenizer)
+    t0 = time.perf_counter()
+    outs = chat_batch(model, tokenizer, list(prompts), max_new_tokens=max_new_tokens, batch_size=batch_size)
+    r = score_answers([{'prompt': p} | o for p, o in zip(prompts, outs)], script, min_share)
+    return r | {'seconds': time.perf_counter() - t0}
+
+# %% ../nbs/09_eval.ipynb #5e4a77d8
+def fact_check(model, # a causal LM with a chat template
+               tokenizer, # its tokenizer
+               qa=(("What is the capital of France?", "Paris"),), # (question, expected string) pairs
+               max_new_tokens:int=32, # generation budget of each answer
+               batch_size:int=16, # questions per `generate` call
+              ) -> dict:
+    "Share of questions whose greedy answer contains the expected string (case-insensitive), with the answers."
+    from vikhr_nb.models import chat_batch
+    qa = [tuple(x) for x in qa]
+    if not qa or not all(len(x) == 2 and x[1] for x in qa): raise VikhrError('give (question, expected answer) pairs, at least one, with non-empty answers.')
+    _need_chat_template(tokenizer)
+    outs = chat_batch(model, tokenizer, [q for q, _ in qa], max_new_tokens=max_new_tokens, batch_size=batch_size)
+    rows = [{'prompt': q, 'expected': e, **o, 'correct': e.lower() in o['answer'].lower()} for (q, e), o in zip(qa, outs)]
+    return {'share': sum(r['correct'] for r in rows) / len(rows), 'n': len(rows), 'answers': rows}
+
+# %% ../nbs/09_eval.ipynb #7094f5d4
+def chat_eval(model, # a causal LM with a chat template
+              tokenizer, # its tokenizer
+              heldout:dict, # {lang: held-out conversations} for `answer_bits_per_char`
+              copy_texts:list, # held-out texts in the target language for `copy_score`
+              prompts:dict, # {lang: user prompts} for `answer_language`
+              scripts:dict, # {lang: Unicode script} of each language in `prompts`, e.g. {'ru': 'Cyrillic', 'en': 'Latin'}
+              qa=(("What is the capital of France?", "Paris"),), # pairs for `fact_check` (empty: skip it)
+              n_samples:int=3, # answers kept per language as samples for the report
+              answer_tokens:int=64, # generation budget of each prompt's answer
+              copy_margin:int=8, # tokens of slack over each copied text's length
+              fact_tokens:int=32, # generation budget of each fact-check answer
+              batch_size:int=16, # prompts per `generate` call
+              score_batch_size:int=8, # conversations per forward pass when scoring answers
+             ) -> dict:
+    "Chat quality in one call: answer bits per character per language, copy score, answer language per language, facts and samples."
+    if missing := sorted(set(prompts) - set(scripts)): raise VikhrError(f'no script given for the prompts in {missing}: add them to scripts, e.g. {{"ru": "Cyrillic"}}.')
+    _need_chat_template(tokenizer)
+    t0, secs, r = time.perf_counter(), {}, {}
+    def lap(name): nonlocal t0; secs[name] = time.perf_counter() - t0; t0 = time.perf_counter()
+    r['answer_bpc'] = {l: answer_bits_per_char(model, tokenizer, c, batch_size=score_batch_size) for l, c in heldout.items()}; lap('answer_bpc')
+    if copy_texts:
+        r['copy'] = copy_score(model, tokenizer, copy_texts, margin=copy_margin, batch_size=batch_size); lap('copy')
+    r['language'] = {l: answer_language(model, tokenizer, p, scripts[l], max_new_tokens=answer_tokens, batch_size=batch_size) for l, p in prompts.items()}; lap('language')
+    if qa: r['facts'] = fact_check(model, tokenizer, qa, max_new_tokens=fact_tokens, batch_size=batch_size); lap('facts')
+    r['samples'] = {l: [{k: a[k] for k in ('prompt', 'answer', 'n_tokens')} for a in res['answers'][:n_samples]] for l, res in r['language'].items()}
+    return r | {'seconds': secs | {'total': sum(secs.values())}}
+
 # %% ../nbs/09_eval.ipynb #252dc688
 def _fmt(v):
     if isinstance(v, float): return f'{v:.3f}' if abs(v) < 100 else f'{v:,.0f}'
@@ -263,38 +421,77 @@ def _get(d, *keys):
         d = d[k]
     return d
 
+STAGES = {'original': 'original', 'init': 'adapted, before training', 'trained': 'adapted, trained', 'final': 'adapted, final'}
+
+def _stages(report, stages):
+    "The stage columns: original, init and trained always (as reports have always shown), then any later stage the report has."
+    have = {st for sec in ('bpc', 'bpc_repeat', 'speed', 'mc', 'chat') for st in (report.get(sec) or {})}
+    return [st for st in stages if st in ('original', 'init', 'trained') or st in have]
+
+def _chat_rows(report):
+    "Rows of the chat evaluation (`chat_eval` results under `report['chat'][stage]`): {stage: value} per figure."
+    chat = report.get('chat') or {}
+    if not chat: return []
+    col = lambda *keys: {st: _get(chat, st, *keys) for st in chat}
+    langs = lambda sec: sorted({l for r in chat.values() for l in (r.get(sec) or {})})
+    rows = [(f'{l}: answer bits per character', col('answer_bpc', l, 'bpc')) for l in langs('answer_bpc')]
+    if any(r.get('copy') for r in chat.values()):
+        rows += [('copy: exact match', col('copy', 'exact')), ('copy: character similarity', col('copy', 'similarity'))]
+    for l in langs('language'):
+        rows += [(f'{l}: prompts answered in {l}', col('language', l, 'share')), (f'{l}: looping answers', col('language', l, 'loop_share'))]
+    if any(r.get('facts') for r in chat.values()): rows.append(('fact check', col('facts', 'share')))
+    return rows
+
+def _cell(s): return str(s).replace('|', '\\|').replace('\n', '<br>')
+
+def _samples_markdown(report, stages):
+    "Sample answers of each stage's chat evaluation: prompt, answer and its length in tokens."
+    chat = report.get('chat') or {}
+    out = []
+    for st in [s for s in stages if s in chat] + [s for s in chat if s not in stages]:
+        rows = [(l, s) for l, ss in (_get(chat, st, 'samples') or {}).items() for s in ss]
+        rows += [('copy', {'prompt': s['text'], 'answer': s['answer'], 'n_tokens': s['n_tokens']}) for s in (_get(chat, st, 'copy', 'samples') or [])[:1]]
+        if not rows: continue
+        out += ['', f'### {STAGES.get(st, st)}', '', '| | prompt | answer | tokens |', '|---|---|---|---:|']
+        out += [f"| {l} | {_cell(s['prompt'])} | {_cell(s['answer'])} | {s['n_tokens']} |" for l, s in rows]
+    return '\n'.join(['', '## Sample answers'] + out) + '\n' if out else ''
+
 def report_markdown(report:dict, # the run's figures (see above)
+                    stages=tuple(STAGES), # the stage columns, in order; original, init and trained are always shown, the others when the report has them
                    ) -> str:
-    "The report as a Markdown table: one row per figure, one column per model stage, and the change."
+    "The report as a Markdown table: one row per figure, one column per model stage, and the change (last stage against the original); then sample answers."
+    stages = _stages(report, stages)
+    A = lambda sec, *keys: {'original': _get(report, sec, 'original', *keys), 'trained': _get(report, sec, 'adapted', *keys)}  # tokenizer-side figures: original vs adapted
+    S = lambda sec, *keys: {st: _get(report, sec, st, *keys) for st in stages}
     langs = sorted({l for st in (report.get('bpc') or {}).values() for l in st} | {l for st in (report.get('tokenizer') or {}).values() for l in st})
-    rows = [('vocabulary size', _get(report, 'vocab_size', 'original'), None, _get(report, 'vocab_size', 'adapted'))]
+    rows = [('vocabulary size', A('vocab_size'))]
     for l in langs:
         for k, name in (('chars_per_token', 'characters per token'), ('tokens_per_word', 'tokens per word')):
-            rows.append((f'{l}: {name}', _get(report, 'tokenizer', 'original', l, k), None, _get(report, 'tokenizer', 'adapted', l, k)))
+            rows.append((f'{l}: {name}', A('tokenizer', l, k)))
     for l in langs:
-        rows.append((f'{l}: bits per character', _get(report, 'bpc', 'original', l), _get(report, 'bpc', 'init', l), _get(report, 'bpc', 'trained', l)))
+        rows.append((f'{l}: bits per character', S('bpc', l)))
         for k, name in (('repeated', 'words used before in the text'), ('other', 'the rest')):
-            if any(_get(report, 'bpc_repeat', st, l, k) is not None for st in ('original', 'init', 'trained')):
-                rows.append((f'{l}: bits per character, {name}', *(_get(report, 'bpc_repeat', st, l, k) for st in ('original', 'init', 'trained'))))
+            if any(v is not None for v in S('bpc_repeat', l, k).values()):
+                rows.append((f'{l}: bits per character, {name}', S('bpc_repeat', l, k)))
     for k in sorted({k for st in (report.get('speed') or {}).values() for k in st if k.endswith('words_per_s')}):
         l, free = k.split('_')[0], '_free_' in k
-        name = f"{l}: words per second, {'free generation' if free else 'same text'}"
-        rows.append((name, _get(report, 'speed', 'original', k), None, _get(report, 'speed', 'adapted', k)))
+        rows.append((f"{l}: words per second, {'free generation' if free else 'same text'}", A('speed', k) | {st: v for st, v in S('speed', k).items() if v is not None}))
     for task in sorted({t for st in (report.get('mc') or {}).values() for t in st}):
-        for m in ('acc', 'acc_norm'):
-            rows.append((f'{task}: {m}', _get(report, 'mc', 'original', task, m), _get(report, 'mc', 'init', task, m), _get(report, 'mc', 'trained', task, m)))
-    lines = ['| figure | original | adapted, before training | adapted, trained | change |', '|---|---:|---:|---:|---:|']
-    for name, o, i, t in rows:
-        last = t if t is not None else i
+        for m in ('acc', 'acc_norm'): rows.append((f'{task}: {m}', S('mc', task, m)))
+    rows += _chat_rows(report)
+    lines = [f"| figure | {' | '.join(STAGES.get(st, st) for st in stages)} | change |", '|---|' + '---:|' * (len(stages) + 1)]
+    for name, vals in rows:
+        vs = [vals.get(st) for st in stages]
+        o, last = vs[0], next((v for v in vs[:0:-1] if v is not None), None)
         ch = f'{last / o:.2f}×' if isinstance(o, (int, float)) and isinstance(last, (int, float)) and o else ''
-        lines.append(f'| {name} | {_fmt(o)} | {_fmt(i)} | {_fmt(t)} | {ch} |')
-    return '\n'.join(lines) + '\n'
+        lines.append(f"| {name} | {' | '.join(map(_fmt, vs))} | {ch} |")
+    return '\n'.join(lines) + '\n' + _samples_markdown(report, stages)
 
 # %% ../nbs/09_eval.ipynb #9728baee
 def plot_report(report:dict, # the run's figures
                 out_dir=None, # write the PNG files here (None: only return the figures)
                ) -> dict:
-    "Bar charts of tokens per word, bits per character by stage, and generation speed."
+    "Bar charts of tokens per word, bits per character by stage, generation speed and chat quality."
     import matplotlib; matplotlib.use('Agg') if out_dir else None
     import matplotlib.pyplot as plt
     figs = {}
@@ -320,6 +517,12 @@ def plot_report(report:dict, # the run's figures
     label = lambda k: f"{k.split('_')[0]}, {'free generation' if '_free_' in k else 'same text'}"
     if keys: bars('speed', [label(k) for k in keys], {st: [_get(sp, st, k) for k in keys] for st in sp},
                   'words per second', 'Generation speed (higher is better)')
+    chat = report.get('chat') or {}
+    figures = [(n, keys) for n, keys in [*((f'{l} prompts answered in {l}', ('language', l, 'share')) for l in sorted({l for r in chat.values() for l in (r.get('language') or {})})),
+                                        ('copy: exact', ('copy', 'exact')), ('copy: similarity', ('copy', 'similarity')), ('fact check', ('facts', 'share'))]
+               if any(_get(r, *keys) is not None for r in chat.values())]
+    if figures: bars('chat', [n for n, _ in figures], {st: [_get(chat, st, *keys) for _, keys in figures] for st in chat},
+                     'share', 'Chat quality (higher is better)')
     if out_dir:
         for name, fig in figs.items(): fig.savefig(Path(out_dir)/f'{name}.png', dpi=120); plt.close(fig)
     return figs
