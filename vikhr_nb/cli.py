@@ -51,7 +51,7 @@ def main(argv:list|None=None, # arguments (default: sys.argv[1:])
     args = build_parser().parse_args((['--debug'] if debug else []) + [a for a in argv if a != '--debug'])
     try: res = args.func(args)
     except (Exception, KeyboardInterrupt) as e:
-        fe = friendly_error(e)
+        fe = friendly_error(e, getattr(args, 'out', None))
         if fe is None: raise  # a bug: the traceback is for us
         if debug: traceback.print_exception(e)
         print(f'vikhr {args.command}: error: {fe}', file=sys.stderr)

@@ -31,31 +31,35 @@ _OS_HINTS = {errno.ENOSPC: 'the disk is full: free some space or write elsewhere
              errno.EISDIR: 'it is a directory, not a file', errno.ENOTDIR: 'a part of the path is not a directory'}
 
 def friendly_error(e:BaseException, # an exception that escaped a command
+                   path=None, # the output the command was writing: named when the error itself names no file
                   ) -> VikhrError|None:
     "A `VikhrError` with one clear line for errors caused by the input or the environment (disk, permissions, settings, Ctrl-C); None for the rest (bugs)."
     if isinstance(e, VikhrError): return e
     if isinstance(e, KeyboardInterrupt): return VikhrError('interrupted (Ctrl-C): nothing half-written was kept; run the same command again to redo it.')
-    if type(e).__name__ == 'SafetensorError':  # safetensors' error is not an OSError, even for a full disk
-        msg = str(e); low = msg.lower()
-        hint = ('the disk is full: free some space or write elsewhere' if 'no space' in low else
-                'permission denied: write elsewhere or fix the permissions' if 'permission' in low else
-                'the file is not a readable safetensors file (truncated or corrupt?)')
-        return VikhrError(f'safetensors: {msg.strip()}: {hint}.')
+    where = f' (writing {path})' if path else ''
     if isinstance(e, OSError) and e.errno is not None:
-        where = ' '.join(f'{f}' for f in (e.filename, e.filename2) if f)
+        files = ' '.join(str(f) for f in (e.filename, e.filename2) if f)
         hint = _OS_HINTS.get(e.errno, e.strerror or str(e))
-        return VikhrError(f"{where + ': ' if where else ''}{e.strerror or e} ({hint}).")
+        return VikhrError(f"{files + ': ' if files else ''}{e.strerror or e}{'' if files else where} ({hint}).")
+    msg = str(e).strip()
+    # Rust libraries (tokenizers, safetensors) report I/O errors as plain exceptions: "... (os error 28)"
+    if (m := re.search(r'\(os error (\d+)\)', msg)) and isinstance(e, Exception):
+        hint = _OS_HINTS.get(int(m.group(1)), os.strerror(int(m.group(1))))
+        return VikhrError(f'{msg}{where} ({hint}).')
+    if type(e).__name__ == 'SafetensorError':  # safetensors' own error type is not an OSError
+        return VikhrError(f'safetensors: {msg}{where} (is the file truncated or corrupt? write it again).')
     if isinstance(e, (TypeError, ValueError)):
-        return VikhrError(f'bad value: {e} (check the command-line options and settings; --debug shows where it came from).')
+        return VikhrError(f'bad value: {msg} (check the command-line options and settings; --debug shows where it came from).')
     return None
 
 @contextlib.contextmanager
-def error_boundary():
+def error_boundary(path=None, # the output being written, named in messages about the disk (see `friendly_error`)
+                  ):
     "Context manager turning errors that `friendly_error` knows into a `VikhrError` (the original is its `__cause__`)."
     try: yield
     except VikhrError: raise
     except (Exception, KeyboardInterrupt) as e:
-        fe = friendly_error(e)
+        fe = friendly_error(e, path)
         if fe is None: raise
         raise fe from e
 
@@ -82,6 +86,9 @@ def check_overwrite(path, # the output directory a command is about to write
     "Raise unless `path` is free (missing or empty), or `overwrite` is set and a vikhr_nb record file shows that this project wrote it."
     path = Path(path)
     if path.exists() and not path.is_dir(): raise VikhrError(f"{path} exists and is a file, not a directory: choose another output directory.")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):  # also EROFS for root: fail before the work, not after
+        raise VikhrError(f"cannot write {path}: {parent} is not writable (read-only file system or no permission): choose another output directory.")
     if not path.exists() or not any(path.iterdir()): return path
     if not overwrite:
         raise VikhrError(f"{path} already exists and is not empty: choose another output directory or pass overwrite=True (--overwrite).")
@@ -139,7 +146,7 @@ def atomic_dir(path, # the directory to produce
     try:
         yield tmp
         if record is not None:
-            (tmp/OUTPUT_RECORD).write_text(json.dumps({'version': 1, 'written_at': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), **record},
+            (tmp/OUTPUT_RECORD).write_text(json.dumps({'version': 1, **record},
                                                       ensure_ascii=False, indent=1, default=str), encoding='utf-8')
         if path.exists():
             old = path.with_name(f'.{path.name}.old-{os.getpid()}')

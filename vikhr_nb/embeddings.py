@@ -352,21 +352,22 @@ def save_adapted_model(model, # a model resized by `resize_embeddings`
                        tokenizer, # its (adapted) tokenizer
                        out_dir, # the directory to write (atomically)
                        mapping:dict|None=None, # new id -> old ids, saved as vikhr_mapping.json
-                       overwrite:bool=False, # replace an existing directory
+                       overwrite:bool=False, # replace an existing directory (one a vikhr_nb command wrote)
+                       record:dict|None=None, # what made it, written as `vikhr_output.json` (see `vikhr_nb.core.atomic_dir`)
                        **meta, # more fields for the record: method, base model, tokenizer source, ...
                       ) -> Path:
     "Save `model` and `tokenizer` to `out_dir` with the mapping and a record of how they were made, all or nothing; returns the directory."
     check_model_tokenizer(model, tokenizer)
     info = check_embeddings(model)
-    record = {'version': 1, 'vocab_size': len(tokenizer), 'rows': info['rows'], 'tied': info['tied'], **meta}
-    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+    made = {'version': 1, 'vocab_size': len(tokenizer), 'rows': info['rows'], 'tied': info['tied'], **meta}
+    with atomic_dir(out_dir, overwrite=overwrite, record=record) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         if mapping is not None:
             mp = {'version': 1, 'mode': meta.get('mode'), 'base': meta.get('base_model'), 'old_vocab_size': meta.get('old_vocab_size'),
                   'new_vocab_size': len(tokenizer), 'pieces': {str(k): list(map(int, v)) for k, v in sorted(mapping.items())}}
             (tmp/MAPPING_FILE).write_text(json.dumps(mp, ensure_ascii=False), encoding='utf-8')
-        (tmp/EMBED_RECORD).write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding='utf-8')
+        (tmp/EMBED_RECORD).write_text(json.dumps(made, ensure_ascii=False, indent=1), encoding='utf-8')
     return Path(out_dir)
 
 # %% ../nbs/05_embeddings.ipynb #f2cd5407
@@ -481,8 +482,7 @@ def _embed_cmd(a):
     if a.method == 'focus' and not a.corpus: raise VikhrError('--method focus needs --corpus: target-language text for its auxiliary space.')
     if a.fit_head and not a.corpus: raise VikhrError('--fit-head needs --corpus: the target-language text the head rows are fitted to.')
     if a.replay and not a.fit_head: raise VikhrError('--replay is read only by --fit-head: add --fit-head, or drop --replay.')
-    if Path(a.out).exists() and any(Path(a.out).iterdir()) and not a.overwrite:  # fail before minutes of work
-        raise VikhrError(f"{a.out} already exists and is not empty: choose another --out or pass --overwrite.")
+    check_overwrite(a.out, a.overwrite)  # fail before minutes of work; --overwrite replaces only a vikhr_nb output
     texts = read_corpus(a.corpus) if a.corpus else None
     model, old = load_model(a.model)
     new = load_tokenizer(a.tokenizer)
@@ -493,7 +493,7 @@ def _embed_cmd(a):
     resize_embeddings(model, old, new, mapping, a.method, a.pad_to_multiple_of, a.seed, texts)
     fit = fit_head_rows(model, new, sorted(mapping), texts, read_corpus(a.replay) if a.replay else None, max_tokens=a.fit_tokens,
                         replay_tokens=a.fit_tokens // 4, seed=a.seed) if a.fit_head else None
-    out = save_adapted_model(model, new, a.out, mapping, overwrite=a.overwrite, method=a.method, base_model=str(a.model), tokenizer_source=str(a.tokenizer),
+    out = save_adapted_model(model, new, a.out, mapping, overwrite=a.overwrite, record={'command': 'vikhr embed', 'args': {k: v for k, v in vars(a).items() if k != 'func'}}, method=a.method, base_model=str(a.model), tokenizer_source=str(a.tokenizer),
                              mode=meta.get('mode'), old_vocab_size=len(old), mapping_from=MAPPING_FILE if has_map else 'token_mapping',
                              pad_to_multiple_of=a.pad_to_multiple_of, seed=a.seed, corpus=a.corpus, fit_head=fit, replay=a.replay, seconds=round(time.perf_counter() - t0, 2))
     print(json.dumps({'out': str(out), 'method': a.method, 'old_vocab_size': len(old), 'new_vocab_size': len(new),

@@ -17,9 +17,9 @@ from .models import load_tokenizer, fetch_wheel_file, MISTRAL_SPM, DEFAULT_MODEL
 # %% auto #0
 __all__ = ['SPM_PROBES', 'MAX_VOCAB', 'MAPPING_FILE', 'MODES', 'spm_to_fast', 'check_spm_conversion', 'load_base_tokenizer',
            'tokenizer_json', 'get_merges', 'bpe_family', 'json_vocab', 'build_tokenizer', 'iter_texts', 'Corpus',
-           'read_corpus', 'read_texts', 'check_vocab_size', 'train_tokenizer', 'bpe_segment', 'keep_profile',
-           'extend_bpe', 'piece_text', 'target_letters', 'replace_vocab', 'prune_vocab', 'token_mapping',
-           'save_adapted', 'load_mapping', 'adapt_tokenizer']
+           'read_corpus', 'read_texts', 'check_vocab_size', 'canonical_unigram', 'train_tokenizer', 'bpe_segment',
+           'keep_profile', 'extend_bpe', 'piece_text', 'target_letters', 'replace_vocab', 'prune_vocab',
+           'token_mapping', 'save_adapted', 'load_mapping', 'adapt_tokenizer']
 
 # %% ../nbs/03_tokenizer.ipynb #c5fdaa7c
 def _spm_merges(pieces:list, # (piece, score, type) of a SentencePiece model
@@ -217,6 +217,26 @@ def check_vocab_size(vocab_size, # the asked vocabulary size
                          f"use a few thousand to a few tens of thousands.")
     return vocab_size
 
+def canonical_unigram(tk:Tokenizer, # a Unigram tokenizer fresh from `tokenizers`' trainer
+                     ) -> Tokenizer:
+    "The same Unigram model with run-independent scores: rounded to 1e-6, the coverage-only characters at the lowest score, pieces in (-score, piece) order."
+    j = tokenizer_json(tk); m = j['model']
+    vocab = [(p, round(s, 6)) for p, s in m['vocab']]
+    specials = {a['content'] for a in j['added_tokens']}
+    scored = [s for p, s in vocab if p not in specials]
+    if scored:
+        lo = min(scored); n1 = sum(len(p) == 1 for p, _ in vocab)
+        # the trainer appends the characters it keeps only for coverage at min_score + k * 1e-4, k in hash-set order (differs run to run)
+        vocab = [(p, lo if len(p) == 1 and p not in specials and s <= lo + 1e-4 * n1 + 1e-9 else s) for p, s in vocab]
+    unk = vocab[m['unk_id']][0] if m.get('unk_id') is not None else None
+    head = [v for v in vocab if v[0] in specials or v[0] == unk]
+    body = sorted((v for v in vocab if v not in head), key=lambda v: (-v[1], v[0]))
+    m['vocab'] = head + body
+    if unk is not None: m['unk_id'] = [p for p, _ in m['vocab']].index(unk)
+    ids = {p: i for i, (p, _) in enumerate(m['vocab'])}
+    for a in j['added_tokens']: a['id'] = ids[a['content']]
+    return Tokenizer.from_str(json.dumps(j, ensure_ascii=False))
+
 def train_tokenizer(texts, # strings, a `datasets` Dataset, or a generator of strings
                     vocab_size:int=16000, # size of the new vocabulary (alphabet and merges; base special tokens not counted)
                     model:str='bpe', # 'bpe' or 'unigram'
@@ -255,6 +275,7 @@ def train_tokenizer(texts, # strings, a `datasets` Dataset, or a generator of st
     tj['normalizer'], tj['pre_tokenizer'] = j['normalizer'], _training_pre_tokenizer(j)
     tk = Tokenizer.from_str(json.dumps(tj))
     tk.train_from_iterator(texts, tr, length=len(texts))
+    if model == 'unigram': tk = canonical_unigram(tk)  # tokenizers' Unigram trainer is not deterministic (hash-set order, parallel sums)
     if (got := tk.get_vocab_size()) < vocab_size:
         log(f"the corpus filled only {got:,} of the asked {vocab_size:,} tokens ({sum(map(len, texts)):,} characters): "
             f"pass more text for a vocabulary that large.", level=logging.WARNING)
@@ -529,7 +550,8 @@ def adapt_tokenizer(base, # a tokenizer, or anything `load_base_tokenizer` takes
         log(f"{mode}: {len(rep['added'])} tokens added ({len(base)} -> {len(tok)}), skipped {rep['skipped']}"
             + (f"; no keep set: only tokens with a {script or 'non-ASCII'} letter, the original language tokenizes as before" if guard else ''))
         if mode == 'extend' and keep is None and not target_only:
-            loose = [t for t in rep['added'] if not target_letters(base, script)(t)]
+            has_target = target_letters(base, script)
+            loose = [t for t in rep['added'] if not has_target(t)]
             log(f"extend without keep_texts and target_only=False: {len(loose)} of {len(rep['added'])} added tokens hold no target letter "
                 f"and can change how the original language is tokenized; pass keep_texts (--keep) to keep it as before.", level=logging.WARNING)
     if keep and mode != 'replace':
