@@ -154,5 +154,10 @@ def test_cli_end_to_end(toks, tmp_path):
     assert (tmp_path/'out'/MAPPING_FILE).read_bytes() == (tmp_path/'adapted'/MAPPING_FILE).read_bytes()
     m = AutoModelForCausalLM.from_pretrained(tmp_path/'out')
     assert torch.allclose(new_rows(m, mp), new_rows(a[0], mp) @ M.double(), atol=1e-5)
-    r = run_vikhr('lep', '--base', tmp_path/'base', '--adapted', tmp_path/'adapted', '--instruct', tmp_path/'base', '--out', tmp_path/'out2')
+    cfg = tmp_path/'lep.yaml'                                                       # a config file; flags override it
+    cfg.write_text(f"base: {tmp_path/'base'}\nadapted: {tmp_path/'adapted'}\ninstruct: {tmp_path/'inst'}\nmethod: overlap\nout: {tmp_path/'out2'}\n")
+    r = run_vikhr('lep', cfg, '--instruct', tmp_path/'base')                        # the base has no chat template
     assert r.returncode != 0 and 'no chat template' in r.stderr and not (tmp_path/'out2').exists()
+    cfg.write_text(cfg.read_text() + 'colour: blue\n')
+    r = run_vikhr('lep', cfg)
+    assert r.returncode != 0 and "unknown keys: ['colour']" in r.stderr
