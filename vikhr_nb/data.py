@@ -547,7 +547,8 @@ def corpus_overlap(a, # documents to check: a Dataset or a list of strings (e.g.
 # %% ../nbs/01_data.ipynb #6e674444
 _FORMATS = {'.jsonl': 'json', '.json': 'json', '.ndjson': 'json', '.txt': 'text', '.text': 'text', '.md': 'text', '.parquet': 'parquet'}
 SPEC_HELP = ("a corpus is a file (.txt, .jsonl/.json, .parquet), a folder or glob of them, 'manifest' or "
-             "'manifest:lang=ru,split=train,kind=text', 'path/to/manifest.json:lang=ru', or 'hub:owner/name[:config][@split]'")
+             "'manifest:lang=ru,split=train,kind=text', 'path/to/manifest.json:lang=ru', or 'hub:owner/name[:config][@split]'; "
+             "end a .txt spec with ':by=line', ':by=paragraph' or ':by=document' to say how it holds documents")
 
 def _format(p):
     suf = [s.lower() for s in Path(p).suffixes]
