@@ -75,10 +75,11 @@ def answer_filter(answer:str, # the model's answer
                   min_script_share:float=0.5, # at least this share of the letters in `script`
                   max_repetition:float=0.3, # at most this `repetition_share` (word trigrams)
                   judge=None, # optional callable(prompt, answer) -> bool, e.g. a bigger model; False rejects
-                  prompt:str='', # the prompt, passed to `judge`
+                  prompt:str='', # the prompt: an answer that holds all of it is an 'echo'; passed to `judge`
                  ) -> str|None:
-    "Why `answer` is rejected ('too short', 'too long', 'loop', 'wrong script', 'judge'), or None when it is kept."
+    "Why `answer` is rejected ('too short', 'too long', 'loop', 'echo', 'wrong script', 'judge'), or None when it is kept."
     a = answer.strip()
+    if len(prompt.strip()) >= min_chars and ' '.join(prompt.split()) in ' '.join(a.split()): return 'echo'  # the question said back, not answered
     if len(a) < min_chars: return 'too short'
     if len(a) > max_chars: return 'too long'
     if repetition_share(a) > max_repetition: return 'loop'
@@ -92,19 +93,25 @@ def self_calibration(model, # an instruction-tuned causal LM
                      prompts:list, # user messages (strings) or lists of {'role', 'content'} messages
                      max_new_tokens:int=128, # generation budget; an answer that uses it all is 'unfinished'
                      batch_size:int=16, # prompts per `generate` call
+                     unfinished:str='reject', # an answer that uses the whole budget: 'reject' it, or 'cut' it after its last full sentence
                      **filter_kw, # passed to `answer_filter` (script, min_chars, max_repetition, judge, ...)
                     ) -> tuple[list, dict]:
     "The model's own greedy answers to `prompts` as conversations, those `answer_filter` keeps; and counts of kept and rejected (by reason)."
     from vikhr_nb.models import chat_batch
     if not prompts: raise VikhrError('self_calibration needs at least one prompt')
+    if unfinished not in ('reject', 'cut'): raise VikhrError(f"unfinished must be 'reject' or 'cut', got {unfinished!r}")
     answers = chat_batch(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
     convs, reasons = [], []
     for p, a in zip(prompts, answers):
         msgs = [{'role': 'user', 'content': p}] if isinstance(p, str) else list(p)
         last = msgs[-1]['content'] if msgs else ''
-        why = 'unfinished' if a['n_tokens'] >= max_new_tokens else answer_filter(a['answer'], prompt=last, **filter_kw)
+        text = a['answer']
+        if a['n_tokens'] >= max_new_tokens and unfinished == 'cut':  # keep the sentences it finished
+            ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+            text = text[:ends[-1]].strip() if ends else ''
+        why = 'unfinished' if a['n_tokens'] >= max_new_tokens and not text else answer_filter(text, prompt=last, **filter_kw)
         reasons.append(why)
-        if why is None: convs.append({'messages': msgs + [{'role': 'assistant', 'content': a['answer']}]})
+        if why is None: convs.append({'messages': msgs + [{'role': 'assistant', 'content': text}]})
     rejected = {}
     for r in reasons:
         if r is not None: rejected[r] = rejected.get(r, 0) + 1
