@@ -25,12 +25,17 @@ def small_config(model_dir, out, **train):
             'embeddings': {'fit_tokens': 4000, 'fit_replay_tokens': 1000},
             'train': {'mode': 'embeddings', 'max_steps': 2, 'batch_size': 2, 'block_size': 64, 'lr': 1e-3, 'replay_ratio': 0.25,
                       'eval_data': [], 'replay_eval_data': [], 'tracker': 'none', 'progress': False, **train},
-            'eval': {'block_size': 512, 'batch_size': 2, 'speed_prompts': 1, 'max_new_tokens': 4}}
+            'sft': {'self_calibration': 4, 'calibration_tokens': 8, 'copy_examples': 4, 'instructions': 8,
+                    'train': {'mode': 'full', 'max_steps': 2, 'batch_size': 2, 'block_size': 512, 'lr': 1e-3, 'tracker': 'none', 'progress': False}},
+            'eval': {'block_size': 512, 'batch_size': 2, 'speed_prompts': 1, 'max_new_tokens': 4, 'chat_prompts': 2, 'copy_texts': 2,
+                     'copy_chars': 60, 'chat_max_new_tokens': 4}}
 
 REQUIRED = ['tokenizer.original.ru.chars_per_token', 'tokenizer.adapted.ru.chars_per_token', 'tokenizer.original.en.tokens_per_word',
             'tokenizer.adapted.en.tokens_per_word', 'bpc.original.ru', 'bpc.init.ru', 'bpc.trained.ru', 'bpc.original.en', 'bpc.trained.en',
             'speed.original.ru_words_per_s', 'speed.adapted.ru_words_per_s', 'vocab_size.original', 'vocab_size.adapted',
-            'mc.original.ru_mc_manpages.acc', 'mc.trained.ru_mc_manpages.acc']
+            'mc.original.ru_mc_manpages.acc', 'mc.final.ru_mc_manpages.acc', 'bpc.final.ru', 'bpc.final.en',
+            *[f'chat.{st}.{k}' for st in ('original', 'trained', 'final') for k in
+              ('answer_bpc.ru.bpc', 'answer_bpc.en.bpc', 'copy.exact', 'copy.similarity', 'language.ru.share', 'language.en.share', 'facts.share')]]
 
 def _get(d, path):
     for k in path.split('.'): d = d[k]
@@ -48,8 +53,12 @@ def test_adapt_end_to_end_then_skips_everything(tiny_model_dir, tmp_path, caplog
     assert json.loads((out/'report.json').read_text()) == rep
     fit = json.loads((out/'embeddings'/'vikhr_stage.json').read_text())['results']['fit_head']  # the new head rows were fitted
     assert fit['loss_after'] < fit['loss_before'] and fit['positions'] >= 5000
+    sft = json.loads((out/'sft'/'vikhr_stage.json').read_text())['results']
+    assert sft['data']['copy_examples'] == 4 and sft['data']['instructions'] == 8 and sft['step'] == 2
+    cal = [json.loads(l) for l in (out/'sft'/'calibration.jsonl').read_text().splitlines()]
+    assert len(cal) == sft['data']['conversations'] and all(c['messages'][-1]['role'] == 'assistant' for c in cal)
     stamps = {p: p.stat().st_mtime for p in out.glob('*/vikhr_stage.json')}
-    assert len(stamps) == 5
+    assert len(stamps) == 6
     rep2 = adapt(small_config(tiny_model_dir, out))  # everything is complete: nothing runs again
     assert rep2 == rep and stamps == {p: p.stat().st_mtime for p in out.glob('*/vikhr_stage.json')}
 
@@ -86,3 +95,38 @@ def test_demo_yaml_is_the_demo():
 @pytest.mark.parametrize('name', ['smollm2-360m', 'qwen2.5-0.5b', 'llama-3.2-1b'])
 def test_gpu_configs_are_valid(name):
     load_pipeline_config(ROOT/'configs'/'gpu'/f'{name}.yaml')
+
+def test_lep_stage_propagates_into_the_instruct_variant(tiny_model_dir, tmp_path):
+    "With lep.instruct set, the trained embeddings move into the variant: its body is kept bit for bit, the report's final model is it."
+    from transformers import AutoModelForCausalLM
+    variant = tmp_path/'variant'
+    m = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for n, p in m.named_parameters():
+            if 'embed_tokens' not in n and 'lm_head' not in n: p.add_(0.01 * torch.randn_like(p))  # an "instruction-tuned" body
+    m.save_pretrained(variant); load_tokenizer(tiny_model_dir).save_pretrained(variant)
+    cfg = small_config(tiny_model_dir, tmp_path/'run')
+    cfg['lep'] = {'instruct': str(variant), 'method': 'conversion', 'ridge': 1e-3}
+    cfg['sft']['enabled'] = False
+    rep = adapt(cfg)
+    out = AutoModelForCausalLM.from_pretrained(tmp_path/'run'/'lep')
+    body = lambda sd: {k: v for k, v in sd.items() if 'embed_tokens' not in k and 'lm_head' not in k}
+    b_out, b_var = body(out.state_dict()), body(AutoModelForCausalLM.from_pretrained(variant).state_dict())
+    assert b_out.keys() == b_var.keys() and all(torch.equal(b_out[k], b_var[k]) for k in b_var)
+    assert isinstance(rep['bpc']['final']['ru'], float) and 'sft' not in {p.parent.name for p in (tmp_path/'run').glob('*/vikhr_stage.json')}
+
+def test_bad_pipeline_settings_fail_before_any_stage(tmp_path):
+    with pytest.raises(VikhrError, match='vocab_size must be int'): load_pipeline_config({'tokenizer': {'vocab_size': 'ten'}})
+    with pytest.raises(VikhrError, match='lep.method'): load_pipeline_config({'lep': {'method': 'magic'}})
+    with pytest.raises(VikhrError, match='data.tasks key'): load_pipeline_config({'data': {'tasks': {'../../x': 'manifest:lang=ru,split=heldout,kind=task'}}})
+    with pytest.raises(VikhrError, match='data.heldout key'): load_pipeline_config({'data': {'heldout': {'ru': ['manifest:lang=ru,split=heldout'], 'a/b': ['manifest:lang=en,split=heldout']}}})
+    out = tmp_path/'run'
+    with pytest.raises(VikhrError, match='block_size 4096 is longer than the context'):
+        adapt({'out_dir': str(out), 'train': {**P._demo_train(), 'block_size': 4096}})
+    assert not out.exists() or not any(out.iterdir())  # refused before the first stage wrote anything
+
+def test_a_stage_directory_without_a_record_is_not_replaced(tmp_path):
+    d = tmp_path/'data'; d.mkdir(); (d/'mine.txt').write_text('a user file')
+    with pytest.raises(VikhrError, match='no stage record'): P.run_stage('data', d, 'abc', lambda o: {})
+    assert (d/'mine.txt').read_text() == 'a user file'

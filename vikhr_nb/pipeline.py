@@ -1,4 +1,4 @@
-"""`vikhr adapt CONFIG.yaml`: data → tokenizer → embeddings → continued pretraining → evaluation, each stage resumable; `vikhr demo` runs it on the embedded default.
+"""`vikhr adapt CONFIG.yaml`: data → tokenizer → embeddings → continued pretraining → propagation → calibration → evaluation, each stage resumable; `vikhr demo` runs it on the embedded default.
 
 Docs: https://vikhr-nb.github.io/vikhr_nb/pipeline.html.md"""
 
@@ -6,17 +6,17 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/pipeline.html.md"""
 
 # %% ../nbs/10_pipeline.ipynb #53def445
 from __future__ import annotations
-import os, sys, json, copy, errno, hashlib, shutil, time, argparse, contextlib
-from dataclasses import dataclass, field, asdict, fields
+import os, sys, json, copy, errno, hashlib, random, shutil, time, argparse, contextlib
+from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 import yaml
 from .core import *
 
 # %% auto #0
-__all__ = ['STAGE_RECORD', 'DataSettings', 'TokenizerSettings', 'EmbeddingSettings', 'EvalSettings', 'PipelineConfig',
-           'load_pipeline_config', 'config_dict', 'check_pipeline_config', 'fingerprint', 'stage_done', 'run_stage',
-           'read_jsonl', 'cut_text', 'data_stage', 'tokenizer_stage', 'embeddings_stage', 'train_stage', 'eval_stage',
-           'adapt']
+__all__ = ['STAGE_RECORD', 'DataSettings', 'TokenizerSettings', 'EmbeddingSettings', 'EvalSettings', 'LepSettings', 'SftSettings',
+           'PipelineConfig', 'load_pipeline_config', 'config_dict', 'check_pipeline_config', 'check_model_settings',
+           'fingerprint', 'stage_done', 'run_stage', 'read_jsonl', 'cut_text', 'data_stage', 'tokenizer_stage',
+           'embeddings_stage', 'train_stage', 'lep_stage', 'calibration_data', 'sft_stage', 'eval_stage', 'adapt']
 
 # %% ../nbs/10_pipeline.ipynb #f43b42fe
 @dataclass
@@ -34,6 +34,10 @@ class DataSettings:
     eval_doc_chars:int = 1000 # held-out documents are cut to this many characters, so each fits one window for every tokenizer
     eval_max_chars:int = 12_000 # characters of held-out text scored per language
     mc_max_items:int = 30 # items of each multiple-choice task scored
+    instructions:list = field(default_factory=lambda: ['manifest:lang=ru,split=train,kind=instructions', 'manifest:lang=ru-en,split=train,kind=instructions']) # target-language instruction conversations (JSONL with `messages`) for the sft stage
+    calibration_prompts:dict = field(default_factory=lambda: {'ru': ['manifest:lang=ru,split=train,kind=instructions'], 'en': ['manifest:lang=en,split=train,kind=instructions']}) # {language: conversations} whose first user turns the instruct model answers (self-calibration)
+    heldout_instructions:dict = field(default_factory=lambda: {'ru': ['manifest:lang=ru,split=heldout,kind=instructions'], 'en': ['manifest:lang=en,split=heldout,kind=instructions']}) # {language: conversations} never trained on: answer bits per character and answer language
+    chat_max_items:int = 40 # held-out conversations kept per language
 
 @dataclass
 class TokenizerSettings:
@@ -49,8 +53,8 @@ class EmbeddingSettings:
     method:str = 'mean' # 'mean', 'weighted', 'random' or 'focus'
     pad_to_multiple_of:int|None = 64 # round the number of rows up, for fast matrix shapes
     fit_head:bool = True # then fit the new head rows to the target text (and replay) on the frozen model (`fit_head_rows`)
-    fit_tokens:int = 60_000 # target-text positions the head fit reads
-    fit_replay_tokens:int = 15_000 # replay-text positions it reads
+    fit_tokens:int = 30_000 # target-text positions the head fit reads
+    fit_replay_tokens:int = 7_500 # replay-text positions it reads
     fit_epochs:int = 1 # passes of the head fit over them
 
 @dataclass
@@ -63,6 +67,37 @@ class EvalSettings:
     reference_chars:int = 200 # characters of held-out text each model is timed producing after its prompt
     max_new_tokens:int = 32 # tokens generated per prompt in free generation
     score_init:bool = True # also score the adapted model before training (bits per character)
+    chat:bool = True # chat-quality evaluation of the original, the pre-calibration and the final model (`vikhr_nb.eval.chat_eval`)
+    chat_items:int = 24 # held-out conversations per language whose answers are scored (bits per character)
+    chat_answer_chars:int = 600 # ... those with answers of at most this many characters (generation and scoring time grow with length)
+    chat_prompts:int = 12 # held-out prompts per language whose answers' script is checked
+    copy_texts:int = 8 # held-out target-language texts each model is asked to repeat
+    copy_chars:int = 200 # ... of at most this many characters
+    chat_max_new_tokens:int = 64 # answer budget of the answer-language check
+    facts:list = field(default_factory=lambda: [['What is the capital of France?', 'Paris']]) # [question, expected answer] pairs the final model must still answer
+
+@dataclass
+class LepSettings:
+    "Learned Embedding Propagation (see `vikhr_nb.lep`): move the embeddings learned on `model` into an instruct-tuned variant of it."
+    instruct:str|None = None # the instruct-tuned variant of `model` (alias, directory, hub id); None: no propagation, the trained model goes on
+    method:str = 'conversion' # 'swap', 'overlap' or 'conversion'
+    ridge:float = 0.0 # ridge term of the least-squares fit (0: plain least squares, a clear error where it is rank-deficient)
+
+@dataclass
+class SftSettings:
+    "Calibration / instruction tuning (see `vikhr_nb.sft`): conversations, loss on the answers only."
+    enabled:bool = True # run the stage
+    self_calibration:int = 64 # prompts per language that the instruct model answers; its answers that pass the filter become training conversations (0: none)
+    calibration_tokens:int = 96 # answer budget of each self-calibration answer
+    copy_examples:int = 96 # "repeat this text" conversations built from the target training text
+    instructions:int|None = None # target-language instruction conversations used (None: all that the data stage prepared)
+    train:dict = field(default_factory=lambda: _demo_sft()) # `vikhr_nb.train.TrainConfig` fields (model, data and output are filled in; data_format is 'chat')
+
+def _demo_sft() -> dict:
+    # every weight at a low step size, a short run: the conversations teach the chat format, answering in the
+    # target language and copying; the self-calibration answers keep the original's English behaviour.
+    return dict(mode='full', train_rows='all', max_steps=24, batch_size=4, block_size=512, lr=1e-4, warmup_steps=2,
+                eval_data=[], replay_eval_data=[], save_every=12, tracker='none')
 
 def _demo_train() -> dict:
     # every weight (Vikhr style), the embedding rows at a quarter of the body's step size so the fitted head is kept,
@@ -70,8 +105,8 @@ def _demo_train() -> dict:
     # both), and it learns more: from the same start, held-out Russian bpc 2.54 after 15 full steps, where LoRA
     # (lr 1e-3) had 2.60 after 22.
     # The evaluation stage scores the model, so no evaluation during training.
-    return dict(mode='full', train_rows='all', max_steps=64, batch_size=8, block_size=256, lr=4e-4, embedding_lr=1e-4,
-                warmup_steps=4, replay_ratio=0.2, eval_data=[], replay_eval_data=[], save_every=32, tracker='tensorboard')
+    return dict(mode='full', train_rows='all', max_steps=40, batch_size=8, block_size=256, lr=4e-4, embedding_lr=1e-4,
+                warmup_steps=4, replay_ratio=0.2, eval_data=[], replay_eval_data=[], save_every=20, tracker='tensorboard')
 
 @dataclass
 class PipelineConfig:
@@ -88,16 +123,30 @@ class PipelineConfig:
     tokenizer:TokenizerSettings = field(default_factory=TokenizerSettings)
     embeddings:EmbeddingSettings = field(default_factory=EmbeddingSettings)
     train:dict = field(default_factory=_demo_train) # `vikhr_nb.train.TrainConfig` fields (model, data and output are filled in)
+    lep:LepSettings = field(default_factory=LepSettings)
+    sft:SftSettings = field(default_factory=SftSettings)
     eval:EvalSettings = field(default_factory=EvalSettings)
 
 # %% ../nbs/10_pipeline.ipynb #49e22655
-_SECTIONS = {'data': DataSettings, 'tokenizer': TokenizerSettings, 'embeddings': EmbeddingSettings, 'eval': EvalSettings}
+_SECTIONS = {'data': DataSettings, 'tokenizer': TokenizerSettings, 'embeddings': EmbeddingSettings, 'lep': LepSettings,
+             'sft': SftSettings, 'eval': EvalSettings}
+_TYPES = {'int': (int,), 'float': (int, float), 'str': (str,), 'bool': (bool,), 'list': (list,), 'dict': (dict,)}
+
+def _check_types(obj, where):
+    "A clear error for a setting whose value has the wrong type (YAML `vocab_size: ten`), before any stage runs."
+    for f in fields(obj):
+        v, kinds = getattr(obj, f.name), str(f.type).replace(' ', '').split('|')
+        if v is None and 'None' in kinds: continue
+        ok = any(isinstance(v, _TYPES[k]) and not (isinstance(v, bool) and k in ('int', 'float')) for k in kinds if k in _TYPES)
+        if not ok and any(k in _TYPES for k in kinds):
+            raise VikhrError(f"{where}{f.name} must be {' or '.join(kinds)}, got {v!r}")
 
 def _section(cls, d, where):
     if not isinstance(d, dict): raise VikhrError(f'{where}: must be a mapping of settings, got {d!r}')
     known = {f.name for f in fields(cls)}
     if bad := sorted(set(d) - known): raise VikhrError(f"{where}: unknown setting(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
-    return cls(**d)
+    obj = cls(**d); _check_types(obj, f'{where}: ')
+    return obj
 
 def load_pipeline_config(src=None, # a YAML file, a dict, a `PipelineConfig`, or None for the demo
                          **overrides, # top-level fields to replace (e.g. out_dir)
@@ -119,6 +168,7 @@ def load_pipeline_config(src=None, # a YAML file, a dict, a `PipelineConfig`, or
     for k, cls in _SECTIONS.items():
         if k in d: d[k] = _section(cls, d[k], f'{where}: {k}')
     cfg = PipelineConfig(**d)
+    _check_types(cfg, f'{where}: ')
     check_pipeline_config(cfg, where)
     return cfg
 
@@ -143,15 +193,45 @@ def check_pipeline_config(cfg:PipelineConfig, # the run
     for k in ('eval_doc_chars', 'eval_max_chars'):
         if getattr(cfg.data, k) <= 0: raise VikhrError(f'{where}: data.{k} must be positive')
     if not cfg.data.target: raise VikhrError(f'{where}: data.target names no corpus')
+    for sec, names in (('data.heldout', cfg.data.heldout), ('data.tasks', cfg.data.tasks), ('data.heldout_instructions', cfg.data.heldout_instructions),
+                       ('data.calibration_prompts', cfg.data.calibration_prompts)):
+        for n in names: safe_name(n, f'{where}: {sec} key')  # each becomes a file name
+    if cfg.lep.method not in ('swap', 'overlap', 'conversion'): raise VikhrError(f"{where}: lep.method must be 'swap', 'overlap' or 'conversion', got {cfg.lep.method!r}")
+    if cfg.lep.ridge < 0: raise VikhrError(f'{where}: lep.ridge must be 0 or more')
+    for k in ('self_calibration', 'calibration_tokens', 'copy_examples'):
+        if getattr(cfg.sft, k) < 0: raise VikhrError(f'{where}: sft.{k} must be 0 or more')
+    for k in ('chat_items', 'chat_answer_chars', 'chat_prompts', 'copy_texts', 'copy_chars', 'chat_max_new_tokens', 'chat_max_items'):
+        if getattr(cfg.eval if hasattr(cfg.eval, k) else cfg.data, k) <= 0: raise VikhrError(f'{where}: {k} must be positive')
+    if not all(isinstance(q, (list, tuple)) and len(q) == 2 and all(isinstance(x, str) for x in q) for q in cfg.eval.facts):
+        raise VikhrError(f'{where}: eval.facts must be a list of [question, expected answer] pairs of strings')
     if cfg.language not in cfg.data.heldout: raise VikhrError(f'{where}: data.heldout has no {cfg.language!r} entry: the target language must be evaluated')
     specs = [*cfg.data.target, *cfg.data.replay, *[s for v in cfg.data.heldout.values() for s in ([v] if isinstance(v, str) else v)],
-             *cfg.data.tasks.values()]
+             *cfg.data.tasks.values(), *(cfg.data.instructions if cfg.sft.enabled else []),
+             *[s for v in (*cfg.data.heldout_instructions.values(), *(cfg.data.calibration_prompts.values() if cfg.sft.enabled and cfg.sft.self_calibration else []))
+               for s in ([v] if isinstance(v, str) else v)]]
     for s in specs:
         if str(s).startswith('hub:'): continue  # checked when loaded (needs the network)
         try: resolve_corpus(s)
         except VikhrError as e: raise VikhrError(f'{where}: {e}') from None
     from vikhr_nb.train import load_config
     load_config(_train_fields(cfg, Path(cfg.out_dir)))  # the train section, checked by the training stage itself
+    if cfg.sft.enabled: load_config(_sft_fields(cfg, Path(cfg.out_dir)))
+
+def check_model_settings(cfg:PipelineConfig, # the run
+                        ):
+    "Check the settings that need the model's config (block sizes against its context, LoRA targets): `adapt` calls it before the first stage."
+    from vikhr_nb.train import load_config, check_model_fit
+    out = Path(cfg.out_dir)
+    for sec, tc in (('train', _train_fields(cfg, out)), *((('sft.train', _sft_fields(cfg, out)),) if cfg.sft.enabled else ())):
+        for model in (cfg.model, *((cfg.lep.instruct,) if cfg.lep.instruct and sec != 'train' else ())):
+            try: check_model_fit(replace(load_config(tc), model=model, train_rows='all'))
+            except VikhrError as e: raise VikhrError(f'{sec}: {e}') from None
+    if cfg.sft.enabled or cfg.eval.chat:  # both talk to the model through its chat template
+        from vikhr_nb.models import load_tokenizer
+        who = cfg.lep.instruct or cfg.model
+        if load_tokenizer(who).chat_template is None:
+            raise VikhrError(f'{who!r} has no chat template, so it cannot be calibrated or asked questions: set lep.instruct to its '
+                             f'instruct-tuned variant, or sft.enabled: false and eval.chat: false.')
 
 def _train_fields(cfg:PipelineConfig, out:Path) -> dict:
     "The training stage's config: the train section plus what the pipeline decides (model, data, output, seed)."
@@ -161,6 +241,12 @@ def _train_fields(cfg:PipelineConfig, out:Path) -> dict:
             **cfg.train, 'model': str(out/'embeddings'), 'tokenizer': None, 'output_dir': str(out/'train'),
             'train_data': [str(out/'data'/'target.jsonl')], 'replay_data': [str(out/'data'/'replay.jsonl')] if cfg.data.replay else [],
             'seed': cfg.seed}
+
+def _sft_fields(cfg:PipelineConfig, out:Path) -> dict:
+    "The sft stage's training config: the sft.train section plus the start model, the calibration data and the output."
+    start = out/'lep' if cfg.lep.instruct else out/'train'/'model'
+    return {**cfg.sft.train, 'data_format': 'chat', 'model': str(start), 'tokenizer': None, 'output_dir': str(out/'sft'/'train'),
+            'train_data': [str(out/'sft'/'calibration.jsonl')], 'seed': cfg.seed}
 
 # %% ../nbs/10_pipeline.ipynb #fdfa26d5
 STAGE_RECORD = 'vikhr_stage.json'
@@ -195,6 +281,9 @@ def run_stage(name:str, # stage name (for logs)
     out = Path(out)
     if stage_done(out, fp):
         log(f'stage {name}: complete in {out}, skipped'); return json.loads((out/STAGE_RECORD).read_text())['results']
+    if atomic and out.is_dir() and any(out.iterdir()):
+        raise VikhrError(f'{out} exists and holds files, but no stage record ({STAGE_RECORD}): it was not written by this pipeline, '
+                         f'or by an older version. Move it away (or choose another out_dir) and run again; nothing was deleted.')
     log(f'stage {name}: running -> {out}')
     t0 = time.perf_counter()
     try:
@@ -253,13 +342,27 @@ def _load_texts(specs, clean, script, dedup, max_chars):
     hub = any(str(s).startswith('hub:') for s in specs)
     if hub and max_chars is None: raise VikhrError(f'{specs} streams a hub corpus: set max_target_chars / max_replay_chars to say how much to take')
     ds = D.load_corpus(list(specs), clean=clean, streaming=hub)
+    n_read = None if hub else len(ds)
+    if n_read == 0: raise VikhrError(f'{list(specs)} holds no document after cleaning: check the corpus (empty files, or text only in markup).')
     if script: ds = D.filter_script(ds, script)
     if hub: ds = Dataset.from_dict({'text': _take_chars((r['text'] for r in ds), max_chars)})  # materialize what we take
     n0 = len(ds)
+    if n0 == 0: raise VikhrError(f'the script filter removed every document of {list(specs)} ({n_read if n_read is not None else "all streamed"} read): '
+                                 f'none is mostly in {script}. Check the `script` settings, or set data.filter_script: false.')
     if dedup in ('exact', 'near'): ds = D.dedup_exact(ds)
     if dedup == 'near': ds = D.dedup_near(ds)
     texts = _take_chars(ds['text'], max_chars)
-    return texts, {'documents_kept': n0, 'dropped_as_duplicates': n0 - len(ds), 'documents': len(texts), 'characters': sum(map(len, texts))}
+    return texts, {'documents_read': n_read, 'documents_kept': n0, 'dropped_by_script': None if n_read is None else n_read - n0,
+                   'dropped_as_duplicates': n0 - len(ds), 'documents': len(texts), 'characters': sum(map(len, texts))}
+
+def _conversations(specs, what) -> list:
+    "The conversations (`messages` lists) of local JSON Lines files named by corpus specs."
+    from vikhr_nb.data import resolve_corpus
+    from vikhr_nb.sft import read_conversations
+    specs = [specs] if isinstance(specs, str) else list(specs)
+    rows = [r for s in specs for src in resolve_corpus(s) for r in read_conversations(src['path'])]
+    if not rows: raise VikhrError(f'{what} {specs} holds no conversation: give JSON Lines files with a `messages` field.')
+    return rows
 
 @contextlib.contextmanager
 def _quiet_datasets():
@@ -296,6 +399,20 @@ def data_stage(cfg:PipelineConfig, # the run
             raise VikhrError(f'task {name} ({spec}) must be JSON Lines with query, choices and gold fields')
         _write_jsonl(out/'tasks'/f'{name}.jsonl', items)
         res['tasks'][name] = {'items': len(items)}
+    (out/'chat').mkdir(); res['chat'] = {}
+    for lang, specs in d.heldout_instructions.items():  # held-out conversations: answer bits per character, prompts for the answer-language check
+        convs = _conversations(specs, f'data.heldout_instructions.{lang}')[:d.chat_max_items]
+        _write_jsonl(out/'chat'/f'{lang}.jsonl', ({'messages': c['messages'], **({'task': c['task']} if 'task' in c else {})} for c in convs))
+        res['chat'][lang] = {'conversations': len(convs)}
+    if cfg.sft.enabled:
+        convs = _conversations(d.instructions, 'data.instructions') if d.instructions else []
+        random.Random(cfg.seed).shuffle(convs)  # the sft stage may take the first few: a mix of every source and task
+        _write_jsonl(out/'instructions.jsonl', ({'messages': c['messages']} for c in convs))
+        prompts = [{'lang': lang, 'prompt': next(m['content'] for m in c['messages'] if m['role'] == 'user')}
+                   for lang, specs in (d.calibration_prompts.items() if cfg.sft.self_calibration else ())
+                   for c in _conversations(specs, f'data.calibration_prompts.{lang}')]
+        _write_jsonl(out/'prompts.jsonl', prompts)
+        res['instructions'] = {'conversations': len(convs), 'calibration_prompts': len(prompts)}
     return res
 
 # %% ../nbs/10_pipeline.ipynb #4afb2047
@@ -340,14 +457,76 @@ def train_stage(cfg:PipelineConfig, out:Path) -> dict:
     if res.get('stopped'): raise VikhrError(f'training stopped at step {res.get("step")} (stop_at_step): run again to resume')
     return {k: v for k, v in res.items() if isinstance(v, (int, float, str))} | {'model_dir': str(res['model_dir'])}
 
+# %% ../nbs/10_pipeline.ipynb #45ea64c2
+def lep_stage(cfg:PipelineConfig, out:Path, trained_dir:Path) -> dict:
+    "Propagate the embeddings learned on `cfg.model` into the instruct variant `cfg.lep.instruct` (see `vikhr_nb.lep`)."
+    from vikhr_nb.lep import lep_model
+    return lep_model(base=cfg.model, adapted=str(trained_dir), instruct=cfg.lep.instruct, method=cfg.lep.method, out=out,
+                     overwrite=True, ridge=cfg.lep.ridge)
+
+def _script_of(cfg:PipelineConfig, lang:str):
+    return {cfg.language: cfg.script, cfg.replay_language: cfg.replay_script}.get(lang)
+
+def calibration_data(cfg:PipelineConfig, # the run
+                     data_dir:Path, # the data stage's output
+                     tokenizer, # the tokenizer of the model being calibrated: conversations longer than the block are left out
+                    ) -> tuple[list, dict]:
+    "The sft stage's conversations: the instruct model's own filtered answers, copy examples and the instruction data, shuffled."
+    from vikhr_nb.models import load_model
+    from vikhr_nb.train import format_conversation
+    from vikhr_nb.sft import self_calibration, copy_task
+    s, convs, res = cfg.sft, [], {}
+    if s.self_calibration:
+        prompts = read_jsonl(data_dir/'prompts.jsonl')
+        with timed('self-calibration: the instruct model answers the prompts'):
+            model, tok = load_model(cfg.lep.instruct or cfg.model)
+            for lang in dict.fromkeys(p['lang'] for p in prompts):
+                ps = [p['prompt'] for p in prompts if p['lang'] == lang][:s.self_calibration]
+                kept, stats = self_calibration(model, tok, ps, max_new_tokens=s.calibration_tokens, script=_script_of(cfg, lang),
+                                               unfinished='cut')  # a long answer keeps its finished sentences
+                convs += kept; res[f'self_calibration_{lang}'] = stats
+            _free(model, tok)
+    if s.copy_examples:
+        target = [r['text'] for r in read_jsonl(data_dir/'target.jsonl')]
+        copies = copy_task(target, n=s.copy_examples, seed=cfg.seed); convs += copies; res['copy_examples'] = len(copies)
+    instr = read_jsonl(data_dir/'instructions.jsonl')[:s.instructions] if (data_dir/'instructions.jsonl').exists() else []
+    convs += instr; res['instructions'] = len(instr)
+    block = cfg.sft.train.get('block_size', 256)
+    fits = [len(format_conversation(tokenizer, c['messages'])['input_ids']) <= block for c in convs]
+    res['longer_than_block'] = fits.count(False); convs = [c for c, ok in zip(convs, fits) if ok]
+    if not convs: raise VikhrError(f'the sft stage has no conversation (of at most sft.train.block_size = {block} tokens) to train on: '
+                                   f'give data.instructions, self_calibration or copy_examples, or raise the block size.')
+    random.Random(cfg.seed).shuffle(convs)
+    res['conversations'] = len(convs)
+    return [{'messages': c['messages']} for c in convs], res
+
+def sft_stage(cfg:PipelineConfig, out:Path, data_dir:Path, state=None) -> dict:
+    "Calibrate the adapted model on conversations, loss on the answers only (see `vikhr_nb.sft`); every process trains."
+    from vikhr_nb.sft import sft, write_conversations
+    data, rec = out/'calibration.jsonl', out/'calibration.json'
+    if state is None or state.is_main_process:
+        if rec.exists() and data.exists(): log(f'stage sft: calibration data complete in {data}, reused')  # deterministic: built before a crash
+        else:
+            from transformers import AutoTokenizer
+            convs, res = calibration_data(cfg, data_dir, AutoTokenizer.from_pretrained(_sft_fields(cfg, out.parent)['model']))
+            out.mkdir(parents=True, exist_ok=True)
+            write_conversations(data, convs)
+            with atomic_write(rec) as f: json.dump(res, f, indent=1)
+    if state is not None: state.wait_for_everyone()
+    r = sft(_sft_fields(cfg, out.parent))
+    if r.get('stopped'): raise VikhrError(f'calibration stopped at step {r.get("step")} (stop_at_step): run again to resume')
+    return {'data': json.loads(rec.read_text())} | {k: v for k, v in r.items() if isinstance(v, (int, float, str))} | {'model_dir': str(r['model_dir'])}
+
 # %% ../nbs/10_pipeline.ipynb #5c96d027
 def _free(*objs):
     import gc; del objs; gc.collect()
 
-def eval_stage(cfg:PipelineConfig, out:Path, data_dir:Path, tok_dir:Path, init_dir:Path, trained_dir:Path) -> dict:
-    "Measure the original, initialized and trained models and write the report."
+def eval_stage(cfg:PipelineConfig, out:Path, data_dir:Path, tok_dir:Path, init_dir:Path, trained_dir:Path,
+               final_dir:Path|None=None, # the calibrated (or propagated) model; None: the trained model is the final one
+              ) -> dict:
+    "Measure the original, initialized, trained and final models and write the report."
     from vikhr_nb.models import load_model, load_tokenizer
-    from vikhr_nb.eval import bits_per_char, generation_speed, mc_accuracy, write_report
+    from vikhr_nb.eval import bits_per_char, generation_speed, mc_accuracy, write_report, chat_eval
     from vikhr_nb.metrics import tokenizer_stats
     from transformers import AutoTokenizer
     e = cfg.eval
@@ -361,7 +540,17 @@ def eval_stage(cfg:PipelineConfig, out:Path, data_dir:Path, tok_dir:Path, init_d
            'vocab_size': {'original': len(old_tok), 'adapted': len(new_tok)},
            'tokenizer': {st: {l: tokenizer_stats(t, texts) for l, texts in heldout.items()} for st, t in (('original', old_tok), ('adapted', new_tok))},
            'bpc': {}, 'bpb': {}, 'bpc_repeat': {}, 'speed': {}, 'mc': {}, 'eval_texts': {l: {'documents': len(t), 'characters': sum(map(len, t))} for l, t in heldout.items()}}
-    stages = [('original', cfg.model), *([('init', init_dir)] if e.score_init else []), ('trained', trained_dir)]
+    chat = {p.stem: read_jsonl(p) for p in sorted((data_dir/'chat').glob('*.jsonl'))} if e.chat and (data_dir/'chat').is_dir() else {}
+    scored = {l: [c for c in cs if sum(len(m['content']) for m in c['messages'] if m['role'] == 'assistant') <= e.chat_answer_chars][:e.chat_items]
+              for l, cs in chat.items()}
+    copy_texts = [cut_text(t, e.copy_chars) for t in heldout[cfg.language] if len(t) >= e.copy_chars // 3][:e.copy_texts]
+    # the answer-language check asks real questions: not the copy requests (answered in the language of the text to copy)
+    chat_prompts = {l: [next(m['content'] for m in c['messages'] if m['role'] == 'user') for c in cs if c.get('task') != 'copy'][:e.chat_prompts]
+                    for l, cs in chat.items()}
+    last = 'final' if final_dir is not None else 'trained'
+    stages = [('original', cfg.model), *([('init', init_dir)] if e.score_init else []), ('trained', trained_dir),
+              *([('final', final_dir)] if final_dir is not None else [])]
+    if chat: rep['chat'] = {}
     for st, src in stages:
         with timed(f'evaluating the {st} model'):
             model, tok = load_model(src)
@@ -369,7 +558,11 @@ def eval_stage(cfg:PipelineConfig, out:Path, data_dir:Path, tok_dir:Path, init_d
                 r = bits_per_char(model, tok, texts, block_size=e.block_size, batch_size=e.batch_size, by_repeat=True)
                 rep['bpc'].setdefault(st, {})[l] = r['bpc']; rep['bpb'].setdefault(st, {})[l] = r['bpb']
                 rep['bpc_repeat'].setdefault(st, {})[l] = {k: r[f'bpc_{k}'] for k in ('repeated', 'other')} | {'repeated_chars': r['repeated']['n_chars']}
-            if st != 'init':
+            if chat and st in ('original', 'trained', 'final'):  # still an assistant? before and after calibration
+                rep['chat'][st] = chat_eval(model, tok, heldout=scored, copy_texts=copy_texts, prompts=chat_prompts,
+                                            scripts={l: _script_of(cfg, l) for l in chat_prompts}, qa=[tuple(q) for q in e.facts],
+                                            answer_tokens=e.chat_max_new_tokens)
+            if st in ('original', last):
                 L = cfg.language
                 sp = generation_speed(model, tok, prompts, references=refs)  # the same held-out text for both models
                 fr = generation_speed(model, tok, prompts, max_new_tokens=e.max_new_tokens)  # whatever the model writes
@@ -392,8 +585,9 @@ def adapt(cfg=None, # a `PipelineConfig`, a YAML file, a dict, or None for the d
           **overrides, # top-level fields to replace (e.g. out_dir='runs/x')
          ) -> dict:
     "Run every stage of an adaptation (skipping completed ones); returns the report."
-    cfg = load_pipeline_config(cfg, **overrides)
-    with _quiet_datasets(): return _adapt(cfg)
+    with error_boundary(overrides.get('out_dir')):  # a full disk, a read-only directory, a wrong-typed setting: one clear error
+        cfg = load_pipeline_config(cfg, **overrides)
+        with _quiet_datasets(): return _adapt(cfg)
 
 def _adapt(cfg:PipelineConfig) -> dict:
     set_seed(cfg.seed)
@@ -401,32 +595,53 @@ def _adapt(cfg:PipelineConfig) -> dict:
     main = state is None or state.is_main_process
     d = config_dict(cfg)
     fps = {}
-    fps['data'] = fingerprint({k: d[k] for k in ('language', 'script', 'replay_language', 'replay_script')} | {'data': d['data']})
+    fps['data'] = fingerprint({k: d[k] for k in ('language', 'script', 'replay_language', 'replay_script')} | {'data': d['data'],
+                              'sft_inputs': [cfg.sft.enabled, bool(cfg.sft.self_calibration)]})
     fps['tokenizer'] = fingerprint({'model': cfg.model, 'script': cfg.script, 'tokenizer': d['tokenizer']}, [fps['data']])
     fps['embeddings'] = fingerprint({'model': cfg.model, 'seed': cfg.seed, 'embeddings': d['embeddings']}, [fps['tokenizer']])
     fps['train'] = fingerprint({'train': d['train'], 'seed': cfg.seed}, [fps['embeddings'], fps['data']])
-    fps['eval'] = fingerprint({'eval': d['eval']}, [fps['train']])
+    fps['lep'] = fingerprint({'model': cfg.model, 'lep': d['lep']}, [fps['train']])
+    fps['sft'] = fingerprint({'sft': d['sft'], 'seed': cfg.seed, 'instruct': cfg.lep.instruct or cfg.model},
+                             [fps['lep'] if cfg.lep.instruct else fps['train'], fps['data']])
+    fps['eval'] = fingerprint({'eval': d['eval'], 'stages': [bool(cfg.lep.instruct), cfg.sft.enabled]},
+                              [fps['sft'] if cfg.sft.enabled else fps['lep'] if cfg.lep.instruct else fps['train']])
     def on_main(name, fn, **kw):
         if main: res = run_stage(name, out/name, fps[name], fn, **kw)
         if state is not None: state.wait_for_everyone()
         return res if main else None
+    def resumable(name, fn):  # a stage every process runs, checkpointing into its directory: its record is written last
+        d = out/name
+        if stage_done(d, fps[name]): log(f'stage {name}: complete in {d}, skipped'); return json.loads((d/STAGE_RECORD).read_text())['results']
+        t0 = time.perf_counter(); res = fn(d)
+        if main: _write_record(d, name, fps[name], res, time.perf_counter() - t0)
+        if state is not None: state.wait_for_everyone()
+        return res
+    if main: check_model_settings(cfg)  # block sizes against the model's context, before minutes of earlier stages
     if main:
         out.mkdir(parents=True, exist_ok=True)
         with atomic_write(out/'config.yaml') as f: yaml.safe_dump(d, f, sort_keys=False, allow_unicode=True)
     on_main('data', lambda o: data_stage(cfg, o))
     on_main('tokenizer', lambda o: tokenizer_stage(cfg, o, out/'data'))
     on_main('embeddings', lambda o: embeddings_stage(cfg, o, out/'tokenizer', out/'data'))
-    tr = out/'train'
-    if stage_done(tr, fps['train']): res = json.loads((tr/STAGE_RECORD).read_text())['results']; log(f'stage train: complete in {tr}, skipped')
-    else:
-        t0 = time.perf_counter(); res = train_stage(cfg, tr)
-        if main: _write_record(tr, 'train', fps['train'], res, time.perf_counter() - t0)
-    if state is not None: state.wait_for_everyone()
-    trained = Path(res['model_dir'])
-    on_main('eval', lambda o: eval_stage(cfg, o, out/'data', out/'tokenizer', out/'embeddings', trained))
+    trained = Path(resumable('train', lambda o: train_stage(cfg, o))['model_dir'])
+    final = None
+    if cfg.lep.instruct:
+        on_main('lep', lambda o: lep_stage(cfg, o, trained)); final = out/'lep'
+    if cfg.sft.enabled: final = Path(resumable('sft', lambda o: sft_stage(cfg, o, out/'data', state))['model_dir'])
+    on_main('eval', lambda o: eval_stage(cfg, o, out/'data', out/'tokenizer', out/'embeddings', trained, final))
     if not main: return {}
-    for f in ('report.json', 'report.md'): shutil.copyfile(out/'eval'/f, out/f)
-    return json.loads((out/'report.json').read_text())
+    return _final_report(out)
+
+def _final_report(out:Path) -> dict:
+    "The eval stage's report with the seconds each stage took, copied to the run's top directory."
+    rep = json.loads((out/'eval'/'report.json').read_text())
+    rep['seconds'] = {st: json.loads((out/st/STAGE_RECORD).read_text())['seconds']
+                      for st in ('data', 'tokenizer', 'embeddings', 'train', 'lep', 'sft', 'eval') if (out/st/STAGE_RECORD).exists()}
+    rows = ''.join(f'| {k} | {v:,.0f} |\n' for k, v in rep['seconds'].items())
+    md = (out/'eval'/'report.md').read_text().rstrip('\n') + f"\n\n| stage | seconds |\n|---|---:|\n{rows}| total | {sum(rep['seconds'].values()):,.0f} |\n"
+    with atomic_write(out/'report.json') as f: json.dump(rep, f, indent=1, ensure_ascii=False)
+    with atomic_write(out/'report.md') as f: f.write(md)
+    return rep
 
 # %% ../nbs/10_pipeline.ipynb #22a6dfc1
 def _print_report(out_dir):
