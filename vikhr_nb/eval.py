@@ -337,16 +337,21 @@ def score_answers(answers:list, # answers: strings, or dicts with 'answer' (as `
                   min_share:float=0.5, # an answer counts as in `script` when at least this share of its letters is
                   loop_at:float=0.3, # an answer loops when more than this share of its word 3-grams repeat (`repetition_share`)
                  ) -> dict:
-    "Share of `answers` written in `script`, their mean script share, and the share that loop; each answer with its scores."
+    "Share of `answers` written in `script`, of those that are real answers too (in `script`, no loop, not the prompt said back), the shares that loop or echo; each answer with its scores."
     from vikhr_nb.data import script_share
     from vikhr_nb.sft import repetition_share
     if not answers: raise VikhrError('no answers to score.')
     rows = [a if isinstance(a, dict) else {'answer': a} for a in answers]
     rows = [r | {'script_share': script_share(r['answer'], script), 'repetition': repetition_share(r['answer'])} for r in rows]
-    for r in rows: r['in_script'], r['loops'] = r['script_share'] >= min_share, r['repetition'] > loop_at
+    norm = lambda s: ' '.join(s.split())
+    for r in rows:
+        r['in_script'], r['loops'] = r['script_share'] >= min_share, r['repetition'] > loop_at
+        r['echo'] = len(norm(r.get('prompt', ''))) >= 20 and norm(r['prompt']) in norm(r['answer'])  # the question said back
+        r['answered'] = r['in_script'] and not r['loops'] and not r['echo']
     n = len(rows)
-    return {'share': sum(r['in_script'] for r in rows) / n, 'mean_script_share': sum(r['script_share'] for r in rows) / n,
-            'loop_share': sum(r['loops'] for r in rows) / n, 'script': script, 'n': n, 'answers': rows}
+    return {'share': sum(r['in_script'] for r in rows) / n, 'answered_share': sum(r['answered'] for r in rows) / n,
+            'mean_script_share': sum(r['script_share'] for r in rows) / n, 'loop_share': sum(r['loops'] for r in rows) / n,
+            'echo_share': sum(r['echo'] for r in rows) / n, 'script': script, 'n': n, 'answers': rows}
 
 # %% ../nbs/09_eval.ipynb #6fc1d8a1
 def answer_language(model, # a causal LM with a chat template
@@ -438,7 +443,9 @@ def _chat_rows(report):
     if any(r.get('copy') for r in chat.values()):
         rows += [('copy: exact match', col('copy', 'exact')), ('copy: character similarity', col('copy', 'similarity'))]
     for l in langs('language'):
-        rows += [(f'{l}: prompts answered in {l}', col('language', l, 'share')), (f'{l}: looping answers', col('language', l, 'loop_share'))]
+        rows += [(f'{l}: prompts answered in {l}', col('language', l, 'share')),
+                 (f'{l}: ... of them real answers (no loop, not the prompt said back)', col('language', l, 'answered_share')),
+                 (f'{l}: looping answers', col('language', l, 'loop_share'))]
     if any(r.get('facts') for r in chat.values()): rows.append(('fact check', col('facts', 'share')))
     return rows
 

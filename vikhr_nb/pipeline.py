@@ -35,6 +35,7 @@ class DataSettings:
     eval_max_chars:int = 12_000 # characters of held-out text scored per language
     mc_max_items:int = 30 # items of each multiple-choice task scored
     instructions:list = field(default_factory=lambda: ['manifest:lang=ru,split=train,kind=instructions', 'manifest:lang=ru-en,split=train,kind=instructions']) # target-language instruction conversations (JSONL with `messages`) for the sft stage
+    instruction_tasks:list|None = field(default_factory=lambda: ['faq', 'copy', 'translate_en_ru']) # keep only conversations of these `task`s (None: all); requests answered in another language (translate_ru_en) teach the model to answer a Russian prompt in English
     calibration_prompts:dict = field(default_factory=lambda: {'ru': ['manifest:lang=ru,split=train,kind=instructions'], 'en': ['manifest:lang=en,split=train,kind=instructions']}) # {language: conversations} whose first user turns the instruct model answers (self-calibration)
     heldout_instructions:dict = field(default_factory=lambda: {'ru': ['manifest:lang=ru,split=heldout,kind=instructions'], 'en': ['manifest:lang=en,split=heldout,kind=instructions']}) # {language: conversations} never trained on: answer bits per character and answer language
     chat_max_items:int = 40 # held-out conversations kept per language
@@ -90,14 +91,14 @@ class SftSettings:
     self_calibration:int = 64 # prompts per language that the instruct model answers; its answers that pass the filter become training conversations (0: none)
     calibration_tokens:int = 96 # answer budget of each self-calibration answer
     copy_examples:int = 96 # "repeat this text" conversations built from the target training text
-    instructions:int|None = None # target-language instruction conversations used (None: all that the data stage prepared)
+    instructions:int|None = 400 # target-language instruction conversations used, a shuffled mix of every task (None: all that the data stage prepared)
     train:dict = field(default_factory=lambda: _demo_sft()) # `vikhr_nb.train.TrainConfig` fields (model, data and output are filled in; data_format is 'chat')
 
 def _demo_sft() -> dict:
     # every weight at a low step size, a short run: the conversations teach the chat format, answering in the
     # target language and copying; the self-calibration answers keep the original's English behaviour.
-    return dict(mode='full', train_rows='all', max_steps=24, batch_size=4, block_size=512, lr=1e-4, warmup_steps=2,
-                eval_data=[], replay_eval_data=[], save_every=12, tracker='none')
+    return dict(mode='full', train_rows='all', max_steps=48, batch_size=4, block_size=512, lr=1.5e-4, warmup_steps=2,
+                eval_data=[], replay_eval_data=[], save_every=24, tracker='none')
 
 def _demo_train() -> dict:
     # every weight (Vikhr style), the embedding rows at a quarter of the body's step size so the fitted head is kept,
@@ -105,8 +106,8 @@ def _demo_train() -> dict:
     # both), and it learns more: from the same start, held-out Russian bpc 2.54 after 15 full steps, where LoRA
     # (lr 1e-3) had 2.60 after 22.
     # The evaluation stage scores the model, so no evaluation during training.
-    return dict(mode='full', train_rows='all', max_steps=40, batch_size=8, block_size=256, lr=4e-4, embedding_lr=1e-4,
-                warmup_steps=4, replay_ratio=0.2, eval_data=[], replay_eval_data=[], save_every=20, tracker='tensorboard')
+    return dict(mode='full', train_rows='all', max_steps=32, batch_size=8, block_size=256, lr=4e-4, embedding_lr=1e-4,
+                warmup_steps=4, replay_ratio=0.2, eval_data=[], replay_eval_data=[], save_every=16, tracker='tensorboard')
 
 @dataclass
 class PipelineConfig:
@@ -406,6 +407,7 @@ def data_stage(cfg:PipelineConfig, # the run
         res['chat'][lang] = {'conversations': len(convs)}
     if cfg.sft.enabled:
         convs = _conversations(d.instructions, 'data.instructions') if d.instructions else []
+        if d.instruction_tasks is not None: convs = [c for c in convs if c.get('task') in d.instruction_tasks]
         random.Random(cfg.seed).shuffle(convs)  # the sft stage may take the first few: a mix of every source and task
         _write_jsonl(out/'instructions.jsonl', ({'messages': c['messages']} for c in convs))
         prompts = [{'lang': lang, 'prompt': next(m['content'] for m in c['messages'] if m['role'] == 'user')}
