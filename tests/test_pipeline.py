@@ -32,7 +32,7 @@ def small_config(model_dir, out, **train):
 
 REQUIRED = ['tokenizer.original.ru.chars_per_token', 'tokenizer.adapted.ru.chars_per_token', 'tokenizer.original.en.tokens_per_word',
             'tokenizer.adapted.en.tokens_per_word', 'bpc.original.ru', 'bpc.init.ru', 'bpc.trained.ru', 'bpc.original.en', 'bpc.trained.en',
-            'speed.original.ru_words_per_s', 'speed.adapted.ru_words_per_s', 'vocab_size.original', 'vocab_size.adapted',
+            'speed.original.ru_words_per_s', 'speed.final.ru_words_per_s', 'vocab_size.original', 'vocab_size.adapted',
             'mc.original.ru_mc_manpages.acc', 'mc.final.ru_mc_manpages.acc', 'bpc.final.ru', 'bpc.final.en',
             *[f'chat.{st}.{k}' for st in ('original', 'trained', 'final') for k in
               ('answer_bpc.ru.bpc', 'answer_bpc.en.bpc', 'copy.exact', 'copy.similarity', 'language.ru.share', 'language.en.share', 'facts.share')]]

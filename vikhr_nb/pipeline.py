@@ -568,7 +568,7 @@ def eval_stage(cfg:PipelineConfig, out:Path, data_dir:Path, tok_dir:Path, init_d
                 L = cfg.language
                 sp = generation_speed(model, tok, prompts, references=refs)  # the same held-out text for both models
                 fr = generation_speed(model, tok, prompts, max_new_tokens=e.max_new_tokens)  # whatever the model writes
-                rep['speed']['original' if st == 'original' else 'adapted'] = {
+                rep['speed']['original' if st == 'original' else 'final' if st == 'final' else 'adapted'] = {
                     f'{L}_words_per_s': sp['words_per_s'], f'{L}_chars_per_s': sp['chars_per_s'], f'{L}_tokens_per_s': sp['tokens_per_s'],
                     f'{L}_free_words_per_s': fr['words_per_s'], f'{L}_free_tokens_per_s': fr['tokens_per_s'], 'free_sample': fr['samples'][0]}
                 for name, items in tasks.items(): rep['mc'].setdefault(st, {})[name] = mc_accuracy(model, tok, items)
