@@ -116,14 +116,14 @@ def test_lep_stage_propagates_into_the_instruct_variant(tiny_model_dir, tmp_path
     assert b_out.keys() == b_var.keys() and all(torch.equal(b_out[k], b_var[k]) for k in b_var)
     assert isinstance(rep['bpc']['final']['ru'], float) and 'sft' not in {p.parent.name for p in (tmp_path/'run').glob('*/vikhr_stage.json')}
 
-def test_bad_pipeline_settings_fail_before_any_stage(tmp_path):
+def test_bad_pipeline_settings_fail_before_any_stage(tiny_model_dir, tmp_path):
     with pytest.raises(VikhrError, match='vocab_size must be int'): load_pipeline_config({'tokenizer': {'vocab_size': 'ten'}})
     with pytest.raises(VikhrError, match='lep.method'): load_pipeline_config({'lep': {'method': 'magic'}})
     with pytest.raises(VikhrError, match='data.tasks key'): load_pipeline_config({'data': {'tasks': {'../../x': 'manifest:lang=ru,split=heldout,kind=task'}}})
     with pytest.raises(VikhrError, match='data.heldout key'): load_pipeline_config({'data': {'heldout': {'ru': ['manifest:lang=ru,split=heldout'], 'a/b': ['manifest:lang=en,split=heldout']}}})
     out = tmp_path/'run'
-    with pytest.raises(VikhrError, match='block_size 4096 is longer than the context'):
-        adapt({'out_dir': str(out), 'train': {**P._demo_train(), 'block_size': 4096}})
+    with pytest.raises(VikhrError, match='block_size 2048 is longer than the context'):  # the tiny model has 1024 positions
+        adapt(small_config(tiny_model_dir, out, block_size=2048))
     assert not out.exists() or not any(out.iterdir())  # refused before the first stage wrote anything
 
 def test_a_stage_directory_without_a_record_is_not_replaced(tmp_path):
