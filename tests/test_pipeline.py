@@ -73,6 +73,22 @@ def test_crash_resumes_at_the_failed_stage(tiny_model_dir, tmp_path, monkeypatch
     rep = adapt(small_config(tiny_model_dir, out))
     assert 'bpc' in rep and {p: p.stat().st_mtime for p in done} == done  # earlier stages were not redone
 
+def test_calibration_data_of_another_config_is_rebuilt(tiny_model_dir, tmp_path, monkeypatch):
+    "A crash inside sft training leaves its conversations; a rerun reuses them only for the same sft settings."
+    import vikhr_nb.sft as S
+    out, cfg = tmp_path/'run', small_config(tiny_model_dir, tmp_path/'run')
+    def crash(*a, **k): raise RuntimeError('simulated crash in sft training')
+    monkeypatch.setattr(S, 'sft', crash)
+    with pytest.raises(RuntimeError, match='simulated crash'): adapt(cfg)
+    rec = json.loads((out/'sft'/'calibration.json').read_text())
+    assert rec['copy_examples'] == 4 and not (out/'sft'/'vikhr_stage.json').exists()
+    monkeypatch.undo()
+    cfg['sft']['copy_examples'] = 2
+    rep = adapt(cfg)
+    res = json.loads((out/'sft'/'vikhr_stage.json').read_text())['results']
+    assert res['data']['copy_examples'] == 2 and 'fingerprint' not in res['data'] and 'bpc' in rep
+    assert json.loads((out/'sft'/'calibration.json').read_text())['fingerprint'] == json.loads((out/'sft'/'vikhr_stage.json').read_text())['fingerprint']
+
 def test_output_of_another_config_is_refused(tiny_model_dir, tmp_path):
     out = tmp_path/'run'
     cfg = small_config(tiny_model_dir, out)

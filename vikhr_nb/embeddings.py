@@ -19,7 +19,7 @@ from .tokenizer import token_mapping, load_mapping, bpe_family, read_texts, read
 # %% auto #0
 __all__ = ['INIT_METHODS', 'EMBED_RECORD', 'shared_tokens', 'piece_matrix', 'piece_bytes', 'piece_weights', 'sample_like',
            'aux_vectors', 'sparsemax', 'focus_matrix', 'init_embeddings', 'check_embeddings', 'check_mapping',
-           'read_mapping', 'resize_embeddings', 'save_adapted_model', 'head_states', 'fit_head_rows']
+           'read_mapping', 'resize_embeddings', 'install_rows', 'save_adapted_model', 'head_states', 'fit_head_rows']
 
 # %% ../nbs/05_embeddings.ipynb #77c157f9
 def shared_tokens(old_tokenizer, # the tokenizer the model was trained with
@@ -329,17 +329,28 @@ def resize_embeddings(model, # a causal LM, changed in place (and returned)
     log(f"resize_embeddings: {len(old_tokenizer)} -> {n_new} tokens ({n_rows} rows), {len(sn)} shared rows copied, {len(mapping)} new by "
         f"{method!r}{f' ({len(unknown)} the old tokenizer cannot spell: random)' if unknown else ''}, {'tied' if info['tied'] else 'untied'}, "
         f"init {time.perf_counter() - t0:.2f}s")
-    new_v = new_tokenizer.get_vocab()
-    pad_idx = _remap_ids(emb.padding_idx, old_tokenizer, new_v) if getattr(emb, 'padding_idx', None) is not None else None
-    emb.weight = new['embed']  # inside the existing module: its class (and e.g. an embedding scale) stays
+    return install_rows(model, new['embed'], new.get('head'), old_tokenizer, new_tokenizer.get_vocab(), bias=new.get('bias'))
+
+def install_rows(model, # a causal LM, changed in place (and returned)
+                 embed:torch.nn.Parameter, # its new input embeddings (rows of the new vocabulary, padding rows included)
+                 head:torch.nn.Parameter|None, # its new output head (None: tied, the head is `embed` itself)
+                 old_tokenizer, # the tokenizer whose ids the model's config holds
+                 new_vocab:dict, # the new tokenizer's vocabulary (string -> id)
+                 bias:torch.nn.Parameter|None=None, # the head's new bias, if it has one
+                ):
+    "Put new embedding matrices into `model`: the modules keep their class, the config's vocabulary size and special-token ids follow the new vocabulary."
+    emb, out = model.get_input_embeddings(), model.get_output_embeddings()
+    n_rows = embed.shape[0]
+    pad_idx = _remap_ids(emb.padding_idx, old_tokenizer, new_vocab) if getattr(emb, 'padding_idx', None) is not None else None
+    emb.weight = embed  # inside the existing module: its class (and e.g. an embedding scale) stays
     emb.num_embeddings, emb.padding_idx = n_rows, pad_idx
-    if info['head']:
-        head.weight = emb.weight if info['tied'] else new['head']  # tied: the very same Parameter
-        if 'bias' in new: head.bias = new['bias']
-        if hasattr(head, 'out_features'): head.out_features = n_rows
+    if out is not None:
+        out.weight = emb.weight if head is None else head  # tied: the very same Parameter
+        if bias is not None: out.bias = bias
+        if hasattr(out, 'out_features'): out.out_features = n_rows
     for cfg in {id(c): c for c in (model.config, _text_config(model))}.values():
-        cfg.vocab_size = n_rows; _update_token_ids(cfg, old_tokenizer, new_v)
-    _update_token_ids(getattr(model, 'generation_config', None), old_tokenizer, new_v)
+        cfg.vocab_size = n_rows; _update_token_ids(cfg, old_tokenizer, new_vocab)
+    _update_token_ids(getattr(model, 'generation_config', None), old_tokenizer, new_vocab)
     for mod in (model, getattr(model, 'base_model', None)):
         if mod is not None and hasattr(mod, 'vocab_size'): mod.vocab_size = n_rows
         if mod is not None and hasattr(mod, 'padding_idx'): mod.padding_idx = pad_idx

@@ -335,11 +335,13 @@ def copy_score(model, # a causal LM with a chat template
 def score_answers(answers:list, # answers: strings, or dicts with 'answer' (as `chat_batch` gives)
                   script:str, # the Unicode script the answers should be in, e.g. 'Cyrillic'
                   min_share:float=0.5, # an answer counts as in `script` when at least this share of its letters is
-                  loop_at:float=0.3, # an answer loops when more than this share of its word 3-grams repeat (`repetition_share`)
+                  loop_at:float=0.3, # an answer loops when more than this share of its word 3-grams (or character 12-grams) repeat (`repetition_share`)
+                  words:set|None=None, # known words of the language (`lexicon` of its training text); None: not checked
+                  min_known:float=0.8, # with `words`: a real answer has at least this share of its words known (or in its prompt)
                  ) -> dict:
-    "Share of `answers` written in `script`, of those that are real answers too (in `script`, no loop, not the prompt said back), the shares that loop or echo; each answer with its scores."
+    "Share of `answers` written in `script`, of those that are real answers too (in `script`, no loop, not the prompt said back, words of the language), the shares that loop or echo; each answer with its scores."
     from vikhr_nb.data import script_share
-    from vikhr_nb.sft import repetition_share
+    from vikhr_nb.sft import repetition_share, word_list, known_share
     if not answers: raise VikhrError('no answers to score.')
     rows = [a if isinstance(a, dict) else {'answer': a} for a in answers]
     rows = [r | {'script_share': script_share(r['answer'], script), 'repetition': repetition_share(r['answer'])} for r in rows]
@@ -347,11 +349,14 @@ def score_answers(answers:list, # answers: strings, or dicts with 'answer' (as `
     for r in rows:
         r['in_script'], r['loops'] = r['script_share'] >= min_share, r['repetition'] > loop_at
         r['echo'] = len(norm(r.get('prompt', ''))) >= 20 and norm(r['prompt']) in norm(r['answer'])  # the question said back
-        r['answered'] = r['in_script'] and not r['loops'] and not r['echo']
+        if words is not None: r['known'] = known_share(r['answer'], words | set(word_list(r.get('prompt', ''))))
+        r['answered'] = r['in_script'] and not r['loops'] and not r['echo'] and (words is None or r['known'] >= min_known)
     n = len(rows)
     return {'share': sum(r['in_script'] for r in rows) / n, 'answered_share': sum(r['answered'] for r in rows) / n,
             'mean_script_share': sum(r['script_share'] for r in rows) / n, 'loop_share': sum(r['loops'] for r in rows) / n,
-            'echo_share': sum(r['echo'] for r in rows) / n, 'script': script, 'n': n, 'answers': rows}
+            'echo_share': sum(r['echo'] for r in rows) / n,
+            **({'known_share': sum(r['known'] for r in rows) / n} if words is not None else {}),
+            'script': script, 'n': n, 'answers': rows}
 
 # %% ../nbs/09_eval.ipynb #6fc1d8a1
 def answer_language(model, # a causal LM with a chat template
@@ -361,6 +366,7 @@ def answer_language(model, # a causal LM with a chat template
                     max_new_tokens:int=64, # generation budget of each answer
                     min_share:float=0.5, # see `score_answers`
                     batch_size:int=16, # prompts per `generate` call
+                    words:set|None=None, # known words of the language (see `score_answers`)
                    ) -> dict:
     "Answer `prompts` (greedy, batched) and score the answers with `score_answers`: how many are in `script`, how many loop."
     from vikhr_nb.models import chat_batch
@@ -368,7 +374,7 @@ def answer_language(model, # a causal LM with a chat template
     _need_chat_template(tokenizer)
     t0 = time.perf_counter()
     outs = chat_batch(model, tokenizer, list(prompts), max_new_tokens=max_new_tokens, batch_size=batch_size)
-    r = score_answers([{'prompt': p} | o for p, o in zip(prompts, outs)], script, min_share)
+    r = score_answers([{'prompt': p} | o for p, o in zip(prompts, outs)], script, min_share, words=words)
     return r | {'seconds': time.perf_counter() - t0}
 
 # %% ../nbs/09_eval.ipynb #5e4a77d8
@@ -401,6 +407,7 @@ def chat_eval(model, # a causal LM with a chat template
               fact_tokens:int=32, # generation budget of each fact-check answer
               batch_size:int=16, # prompts per `generate` call
               score_batch_size:int=8, # conversations per forward pass when scoring answers
+              words:dict|None=None, # {lang: known words} (`lexicon` of each language's training text): real answers use real words
              ) -> dict:
     "Chat quality in one call: answer bits per character per language, copy score, answer language per language, facts and samples."
     if missing := sorted(set(prompts) - set(scripts)): raise VikhrError(f'no script given for the prompts in {missing}: add them to scripts, e.g. {{"ru": "Cyrillic"}}.')
@@ -410,7 +417,8 @@ def chat_eval(model, # a causal LM with a chat template
     r['answer_bpc'] = {l: answer_bits_per_char(model, tokenizer, c, batch_size=score_batch_size) for l, c in heldout.items()}; lap('answer_bpc')
     if copy_texts:
         r['copy'] = copy_score(model, tokenizer, copy_texts, margin=copy_margin, batch_size=batch_size); lap('copy')
-    r['language'] = {l: answer_language(model, tokenizer, p, scripts[l], max_new_tokens=answer_tokens, batch_size=batch_size) for l, p in prompts.items()}; lap('language')
+    r['language'] = {l: answer_language(model, tokenizer, p, scripts[l], max_new_tokens=answer_tokens, batch_size=batch_size,
+                                         words=(words or {}).get(l)) for l, p in prompts.items()}; lap('language')
     if qa: r['facts'] = fact_check(model, tokenizer, qa, max_new_tokens=fact_tokens, batch_size=batch_size); lap('facts')
     r['samples'] = {l: [{k: a[k] for k in ('prompt', 'answer', 'n_tokens')} for a in res['answers'][:n_samples]] for l, res in r['language'].items()}
     return r | {'seconds': secs | {'total': sum(secs.values())}}
@@ -444,8 +452,10 @@ def _chat_rows(report):
         rows += [('copy: exact match', col('copy', 'exact')), ('copy: character similarity', col('copy', 'similarity'))]
     for l in langs('language'):
         rows += [(f'{l}: prompts answered in {l}', col('language', l, 'share')),
-                 (f'{l}: ... of them real answers (no loop, not the prompt said back)', col('language', l, 'answered_share')),
+                 (f'{l}: ... of them real answers (no loop, not the prompt said back, known words)', col('language', l, 'answered_share')),
                  (f'{l}: looping answers', col('language', l, 'loop_share'))]
+        if any(_get(r, 'language', l, 'known_share') is not None for r in chat.values()):
+            rows.append((f'{l}: words of the answers found in the {l} training text', col('language', l, 'known_share')))
     if any(r.get('facts') for r in chat.values()): rows.append(('fact check', col('facts', 'share')))
     return rows
 

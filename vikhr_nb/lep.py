@@ -12,7 +12,7 @@ import torch
 from .core import *
 from .models import load_model, check_model_tokenizer
 from .tokenizer import token_mapping, MAPPING_FILE
-from .embeddings import piece_matrix, shared_tokens, check_embeddings, check_mapping, read_mapping, _text_config, _update_token_ids
+from .embeddings import piece_matrix, shared_tokens, check_embeddings, check_mapping, read_mapping, install_rows, _text_config
 
 # %% auto #0
 __all__ = ['METHODS', 'LEP_RECORD', 'fit_map', 'fit_residual', 'check_lep_inputs', 'propagate', 'lep_model']
@@ -154,19 +154,9 @@ def propagate(base, # the base model: a (model, tokenizer) pair, or anything `lo
     n_rows = new['embed_tokens'].shape[0]
     emb, head = model.get_input_embeddings(), model.get_output_embeddings()
     dev = emb.weight.device
-    emb.weight = torch.nn.Parameter(new['embed_tokens'].to(dev), requires_grad=emb.weight.requires_grad)
-    emb.num_embeddings = n_rows
-    if getattr(emb, 'padding_idx', None) is not None:
-        emb.padding_idx = av.get(it.convert_ids_to_tokens(emb.padding_idx)) if emb.padding_idx < len(it) else None
-    if info['head']:
-        head.weight = emb.weight if info['tied'] else torch.nn.Parameter(new['lm_head'].to(dev), requires_grad=head.weight.requires_grad)
-        if hasattr(head, 'out_features'): head.out_features = n_rows
-    for cfg in {id(c): c for c in (model.config, _text_config(model))}.values():
-        cfg.vocab_size = n_rows; _update_token_ids(cfg, it, av)
-    _update_token_ids(getattr(model, 'generation_config', None), it, av)
-    for mod in (model, getattr(model, 'base_model', None)):
-        if mod is not None and hasattr(mod, 'vocab_size'): mod.vocab_size = n_rows
-        if mod is not None and hasattr(mod, 'padding_idx'): mod.padding_idx = emb.padding_idx
+    install_rows(model, torch.nn.Parameter(new['embed_tokens'].to(dev), requires_grad=emb.weight.requires_grad),
+                 None if not info['head'] or info['tied'] else torch.nn.Parameter(new['lm_head'].to(dev), requires_grad=head.weight.requires_grad),
+                 it, av)
     tok = copy.deepcopy(at)  # the adapted vocabulary, speaking the instruct model's chat format
     tok.chat_template = it.chat_template
     for k, v in it.special_tokens_map.items(): setattr(tok, k, v)

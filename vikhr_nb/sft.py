@@ -15,8 +15,8 @@ from .data import script_share
 from .train import TrainConfig, load_config, train, check_messages, _FIELDS, _add_config_flags
 
 # %% auto #0
-__all__ = ['COPY_TEMPLATE', 'SFT_DEFAULTS', 'cut_text_at', 'copy_task', 'repetition_share', 'answer_filter', 'self_calibration',
-           'write_conversations', 'read_conversations', 'sft_config', 'sft']
+__all__ = ['COPY_TEMPLATE', 'SFT_DEFAULTS', 'cut_text_at', 'copy_task', 'repetition_share', 'word_list', 'lexicon', 'known_share',
+           'answer_filter', 'self_calibration', 'write_conversations', 'read_conversations', 'sft_config', 'sft']
 
 # %% ../nbs/08_sft.ipynb #a03af7b0
 COPY_TEMPLATE = 'Repeat the following text exactly, without changing anything:\n\n{text}'
@@ -58,14 +58,32 @@ def copy_task(texts:list, # any texts, in the target language or not
 # %% ../nbs/08_sft.ipynb #3f82a0de
 def repetition_share(text:str, # an answer
                      n:int=3, # words per n-gram
+                     chars:int=12, # characters per n-gram of the character-level check
                     ) -> float:
-    "Share of the word n-grams of `text` that repeat an earlier n-gram (0: none repeats; near 1: a loop)."
+    "Share of the word n-grams, or of the `chars`-character n-grams, of `text` that repeat an earlier one, whichever is larger (0: none repeats; near 1: a loop)."
+    def share(grams):
+        seen, rep = set(), 0
+        for g in grams: rep += g in seen; seen.add(g)
+        return rep / len(grams) if grams else 0.0
     words = re.findall(r'\w+', text.lower())
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
-    seen, rep = set(), 0
-    for g in grams:
-        rep += g in seen; seen.add(g)
-    return rep / len(grams) if grams else 0.0
+    s = ' '.join(text.lower().split())  # a loop inside one "word" ("АТЬАТЬАТЬ…", or a language written without spaces)
+    return max(share([tuple(words[i:i + n]) for i in range(len(words) - n + 1)]),
+               share([s[i:i + chars] for i in range(len(s) - chars + 1)]))
+
+def word_list(text:str) -> list:
+    "The lower-cased words of `text`: runs of letters (digits and `_` split them), hyphens inside a word kept."
+    return re.findall(r'[^\W\d_]+(?:-[^\W\d_]+)*', text.lower())
+
+def lexicon(texts) -> set:
+    "Every word (`word_list`) of `texts`: the words a language's training text uses, to tell real words from made-up ones."
+    return {w for t in texts for w in word_list(t)}
+
+def known_share(text:str, # an answer
+                words:set, # known words (`lexicon`)
+               ) -> float:
+    "Share of the words of `text` found in `words` (0 for a text without words)."
+    ws = word_list(text)
+    return sum(w in words for w in ws) / len(ws) if ws else 0.0
 
 # %% ../nbs/08_sft.ipynb #e6b434b2
 def answer_filter(answer:str, # the model's answer
@@ -76,14 +94,17 @@ def answer_filter(answer:str, # the model's answer
                   max_repetition:float=0.3, # at most this `repetition_share` (word trigrams)
                   judge=None, # optional callable(prompt, answer) -> bool, e.g. a bigger model; False rejects
                   prompt:str='', # the prompt: an answer that holds all of it is an 'echo'; passed to `judge`
+                  words:set|None=None, # known words of the language (`lexicon` of its training text); None: not checked
+                  min_known:float=0.8, # with `words`: at least this share of the answer's words known (or in the prompt)
                  ) -> str|None:
-    "Why `answer` is rejected ('too short', 'too long', 'loop', 'echo', 'wrong script', 'judge'), or None when it is kept."
+    "Why `answer` is rejected ('too short', 'too long', 'loop', 'echo', 'wrong script', 'unknown words', 'judge'), or None when it is kept."
     a = answer.strip()
     if len(prompt.strip()) >= min_chars and ' '.join(prompt.split()) in ' '.join(a.split()): return 'echo'  # the question said back, not answered
     if len(a) < min_chars: return 'too short'
     if len(a) > max_chars: return 'too long'
     if repetition_share(a) > max_repetition: return 'loop'
     if script is not None and script_share(a, script) < min_script_share: return 'wrong script'
+    if words is not None and known_share(a, words | set(word_list(prompt))) < min_known: return 'unknown words'
     if judge is not None and not judge(prompt, a): return 'judge'
     return None
 

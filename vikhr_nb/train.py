@@ -6,7 +6,7 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/pretrain.html.md"""
 
 # %% ../nbs/06_pretrain.ipynb #a0ab07b4
 from __future__ import annotations
-import os, sys, json, math, time, copy, functools, shutil, difflib, itertools, argparse, contextlib, logging, warnings, dataclasses
+import os, sys, json, math, time, random, copy, functools, shutil, difflib, itertools, argparse, contextlib, logging, warnings, dataclasses
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 import yaml
@@ -22,7 +22,7 @@ from .models import DEFAULT_MODEL, load_model, load_tokenizer, resolve_model
 
 # %% auto #0
 __all__ = ['TrainConfig', 'check_config', 'load_config', 'expand_stages', 'embedding_weights', 'prepare_model', 'n_layers',
-           'lora_layer_ids', 'check_lora_targets', 'new_row_ids', 'freeze_old_rows', 'param_groups',
+           'lora_layer_ids', 'check_lora_targets', 'new_row_ids', 'freeze_old_rows', 'param_groups', 'repeated',
            'tokenize_and_pack', 'MixedBlocks', 'lm_loss', 'kl_to_reference', 'check_messages', 'format_conversation',
            'tokenize_chat', 'chat_blocks', 'collate_rows', 'lr_multiplier', 'tiny_tokenizer', 'eval_chunks', 'evaluate',
            'run_identity', 'latest_checkpoint', 'check_output_dir', 'save_checkpoint', 'train_stage',
@@ -42,6 +42,7 @@ class TrainConfig:
     train_data:list = field(default_factory=lambda: ['manifest:lang=ru,split=train']) # corpus specs of target-language text (see `vikhr_nb.data.load_corpus`)
     replay_data:list = field(default_factory=list) # corpus specs of original-language (English) text replayed against forgetting
     replay_ratio:float = 0.0 # fraction of training blocks taken from `replay_data`
+    repeat_share:float = 0.0 # share of target-language documents followed by a copy of themselves: the second reading teaches the model to copy words (new tokens included) from its context
     eval_data:list = field(default_factory=lambda: ['manifest:lang=ru,split=heldout']) # held-out target-language text scored in bits per character; [] for none
     replay_eval_data:list = field(default_factory=list) # held-out replay-language text, scored too, to watch for forgetting
     eval_max_chars:int = 50_000 # score the first this many characters of each held-out set
@@ -155,6 +156,8 @@ def check_config(cfg:TrainConfig, # the configuration to check
          'weight_decay, max_grad_norm and kl_weight must be 0 or more, lora_alpha more than 0')
     need(0 <= cfg.lora_dropout < 1, f"lora_dropout must be in [0, 1), got {cfg.lora_dropout}")
     need(0 <= cfg.replay_ratio < 1, f"replay_ratio must be in [0, 1) (1 would train on replay text only), got {cfg.replay_ratio}")
+    need(0 <= cfg.repeat_share <= 1, f"repeat_share must be in [0, 1], got {cfg.repeat_share}")
+    need(cfg.repeat_share == 0 or cfg.data_format == 'text', "repeat_share repeats documents of plain text: set it to 0 for data_format 'chat' (copy practice in conversations: `vikhr_nb.sft.copy_task`)")
     need(cfg.replay_ratio == 0 or cfg.replay_data, f"replay_ratio is {cfg.replay_ratio} but replay_data names no corpus")
     need(bool(cfg.train_data), 'train_data names no corpus')
     need(cfg.mode != 'lora' or bool(cfg.lora_targets), "mode 'lora' needs at least one module in lora_targets")
@@ -299,21 +302,33 @@ def param_groups(model, # a model prepared by `prepare_model`
     return [g for g in groups if g['params']]
 
 # %% ../nbs/06_pretrain.ipynb #254ae44c
+def repeated(i:int, # a document's index in its corpus
+             share:float, # the share of documents to repeat, in [0, 1]
+             seed:int=0, # the choice's seed
+            ) -> bool:
+    "Whether document `i` is followed by a copy of itself: with probability `share`, fixed by `seed` and the index alone."
+    return share > 0 and random.Random(f'{seed}:{i}').random() < share
+
 def tokenize_and_pack(ds, # a `datasets` Dataset or IterableDataset with a `text` column
                       tokenizer, # the (adapted) tokenizer
                       block_size:int, # tokens per block
+                      repeat_share:float=0.0, # share of documents followed by themselves ("text\n\ntext"): practice at copying from the context
+                      seed:int=0, # which documents are repeated (see `repeated_docs`)
                      ):
     "`ds` as blocks of exactly `block_size` token ids (column `input_ids`), each document followed by EOS."
+    if not 0 <= repeat_share <= 1: raise VikhrError(f'repeat_share must be in [0, 1], got {repeat_share}')
     eos = tokenizer.eos_token_id
-    def tokenize(batch):
-        ids = tokenizer(batch['text'], add_special_tokens=False)['input_ids']
+    def tokenize(batch, idx):
+        # chosen by the document's index: the same documents in every pass and on every process, streaming or not
+        texts = [f'{t}\n\n{t}' if repeated(i, repeat_share, seed) else t for t, i in zip(batch['text'], idx)]
+        ids = tokenizer(texts, add_special_tokens=False)['input_ids']
         return {'input_ids': [x + [eos] for x in ids] if eos is not None else ids}
     def pack(batch):
         flat = list(itertools.chain.from_iterable(batch['input_ids']))
         n = len(flat) // block_size * block_size  # drop the tail that does not fill a block
         return {'input_ids': [flat[i:i + block_size] for i in range(0, n, block_size)]}
     kw = {} if getattr(ds, 'num_rows', None) is None else {'desc': f'tokenizing and packing into blocks of {block_size}'}
-    ds = ds.map(tokenize, batched=True, remove_columns=['text'], **kw)
+    ds = ds.map(tokenize, batched=True, with_indices=True, remove_columns=['text'], **kw)
     return ds.map(pack, batched=True, **kw)
 
 # %% ../nbs/06_pretrain.ipynb #32fa426b
@@ -671,7 +686,7 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
             target = chat_blocks(cfg.train_data, tokenizer, cfg.block_size, cfg.pack, cfg.streaming)
             replay = chat_blocks(cfg.replay_data, tokenizer, cfg.block_size, cfg.pack, cfg.streaming) if cfg.replay_ratio > 0 else None
         else:
-            target = tokenize_and_pack(load_corpus(cfg.train_data, streaming=cfg.streaming), tokenizer, cfg.block_size)
+            target = tokenize_and_pack(load_corpus(cfg.train_data, streaming=cfg.streaming), tokenizer, cfg.block_size, cfg.repeat_share, cfg.seed)
             replay = tokenize_and_pack(load_corpus(cfg.replay_data, streaming=cfg.streaming), tokenizer, cfg.block_size) if cfg.replay_ratio > 0 else None
     collate = functools.partial(collate_rows, pad_id=_pad_id(tokenizer)) if not cfg.pack else None  # rows of different lengths
     train_dl = DataLoader(MixedBlocks(target, replay, cfg.replay_ratio, seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer), batch_size=cfg.batch_size, collate_fn=collate)
