@@ -146,3 +146,23 @@ def test_a_stage_directory_without_a_record_is_not_replaced(tmp_path):
     d = tmp_path/'data'; d.mkdir(); (d/'mine.txt').write_text('a user file')
     with pytest.raises(VikhrError, match='no stage record'): P.run_stage('data', d, 'abc', lambda o: {})
     assert (d/'mine.txt').read_text() == 'a user file'
+
+def test_vikhr_eval_measures_a_saved_model_beside_its_original(tiny_model_dir, tmp_path):
+    "`vikhr eval` writes the eval stage's report; a model measured beside itself scores exactly what the original scores."
+    cfg = small_config(tiny_model_dir, tmp_path/'unused')
+    out = tmp_path/'ev'
+    rep = P.evaluate(tiny_model_dir, tiny_model_dir, out, {k: cfg[k] for k in ('data', 'eval')})
+    assert rep['bpc']['final'] == rep['bpc']['original'] and rep['tokenizer']['adapted'] == rep['tokenizer']['original']
+    same = lambda c: {k: v for k, v in c.items() if k != 'seconds'}
+    assert same(rep['chat']['final']['copy']) == same(rep['chat']['original']['copy'])  # greedy: the same answers
+    assert 'adapted, final' in (out/'report.md').read_text() and set(rep['seconds']) == {'data', 'eval'}
+    stamps = {p: p.stat().st_mtime for p in out.glob('*/vikhr_stage.json')}
+    assert P.evaluate(tiny_model_dir, tiny_model_dir, out, {k: cfg[k] for k in ('data', 'eval')}) == rep  # complete: skipped
+    assert stamps == {p: p.stat().st_mtime for p in out.glob('*/vikhr_stage.json')}
+    base = tmp_path/'base'; shutil.copytree(tiny_model_dir, base)
+    tc = json.loads((base/'tokenizer_config.json').read_text()); tc.pop('chat_template', None)
+    (base/'tokenizer_config.json').write_text(json.dumps(tc)); (base/'chat_template.jinja').unlink(missing_ok=True)
+    with pytest.raises(VikhrError, match='no chat template.*--no-chat'): P.evaluate(base, tiny_model_dir, tmp_path/'ev2', {k: cfg[k] for k in ('data', 'eval')})
+    assert not (tmp_path/'ev2').exists()
+    r = run_vikhr('eval', 'nosuch', '--original', str(tiny_model_dir), '--out', str(tmp_path/'ev3'))
+    assert r.returncode == 2 and 'unknown model' in r.stderr and not (tmp_path/'ev3').exists()

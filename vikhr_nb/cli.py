@@ -23,7 +23,7 @@ _COMMANDS = [  # (module, registering function) in the order they appear in `vik
     ('vikhr_nb.train', '_train_cli'),
     ('vikhr_nb.lep', '_lep_cli'),
     ('vikhr_nb.sft', '_sft_cli'),
-    ('vikhr_nb.eval', '_eval_cli'),
+    ('vikhr_nb.pipeline', '_eval_cli'),
 ]
 
 def build_parser() -> argparse.ArgumentParser:

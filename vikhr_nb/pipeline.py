@@ -16,7 +16,8 @@ from .core import *
 __all__ = ['STAGE_RECORD', 'DataSettings', 'TokenizerSettings', 'EmbeddingSettings', 'EvalSettings', 'LepSettings', 'SftSettings',
            'PipelineConfig', 'load_pipeline_config', 'config_dict', 'check_pipeline_config', 'check_model_settings',
            'fingerprint', 'stage_done', 'run_stage', 'read_jsonl', 'cut_text', 'data_stage', 'tokenizer_stage',
-           'embeddings_stage', 'train_stage', 'lep_stage', 'calibration_data', 'sft_stage', 'eval_stage', 'adapt']
+           'embeddings_stage', 'train_stage', 'lep_stage', 'calibration_data', 'sft_stage', 'eval_stage', 'eval_models',
+           'adapt', 'evaluate']
 
 # %% ../nbs/10_pipeline.ipynb #f43b42fe
 @dataclass
@@ -473,6 +474,7 @@ def _script_of(cfg:PipelineConfig, lang:str):
 
 def _lexicons(cfg:PipelineConfig, data_dir:Path) -> dict:
     "{language: the words of its training text} (target and replay), from the data stage's files: real answers use real words."
+    from vikhr_nb.sft import lexicon
     files = {cfg.language: 'target.jsonl', cfg.replay_language: 'replay.jsonl'}
     return {l: lexicon(r['text'] for r in read_jsonl(data_dir/f)) for l, f in files.items() if (data_dir/f).exists()}
 
@@ -541,17 +543,28 @@ def eval_stage(cfg:PipelineConfig, out:Path, data_dir:Path, tok_dir:Path, init_d
                final_dir:Path|None=None, # the calibrated (or propagated) model; None: the trained model is the final one
               ) -> dict:
     "Measure the original, initialized, trained and final models and write the report."
+    from transformers import AutoTokenizer
+    stages = [('original', cfg.model), *([('init', init_dir)] if cfg.eval.score_init else []), ('trained', trained_dir),
+              *([('final', final_dir)] if final_dir is not None else [])]
+    return eval_models(cfg, out, data_dir, stages, AutoTokenizer.from_pretrained(tok_dir))
+
+def eval_models(cfg:PipelineConfig, # the run: `cfg.model` is the original, `cfg.eval` says what to measure
+                out:Path, # where the report goes
+                data_dir:Path, # a data stage's output: held-out texts, tasks, chat sets (and the training text, for known words)
+                stages:list, # (stage, model) pairs, the original first; stages 'original', 'init', 'trained', 'final'
+                new_tok, # the adapted tokenizer
+               ) -> dict:
+    "Measure each model of `stages` on the run's held-out data and write the report (the eval stage, and `vikhr eval`)."
     from vikhr_nb.models import load_model, load_tokenizer
     from vikhr_nb.eval import bits_per_char, generation_speed, mc_accuracy, write_report, chat_eval
     from vikhr_nb.metrics import tokenizer_stats
-    from transformers import AutoTokenizer
     e = cfg.eval
     heldout = {p.stem: [r['text'] for r in read_jsonl(p)] for p in sorted((data_dir/'eval').glob('*.jsonl'))}
     tasks = {p.stem: read_jsonl(p) for p in sorted((data_dir/'tasks').glob('*.jsonl'))}
     docs = [t for t in heldout[cfg.language] if len(t) > e.prompt_chars + e.reference_chars // 2][:e.speed_prompts]
     prompts = [cut_text(t, e.prompt_chars) for t in docs]
     refs = [cut_text(t[len(p):], e.reference_chars) for t, p in zip(docs, prompts)]  # what follows each prompt in the held-out text
-    old_tok, new_tok = load_tokenizer(cfg.model), AutoTokenizer.from_pretrained(tok_dir)
+    old_tok = load_tokenizer(cfg.model)
     rep = {'name': cfg.name, 'model': cfg.model, 'language': cfg.language,
            'vocab_size': {'original': len(old_tok), 'adapted': len(new_tok)},
            'tokenizer': {st: {l: tokenizer_stats(t, texts) for l, texts in heldout.items()} for st, t in (('original', old_tok), ('adapted', new_tok))},
@@ -565,9 +578,7 @@ def eval_stage(cfg:PipelineConfig, out:Path, data_dir:Path, tok_dir:Path, init_d
                     for l, cs in chat.items()}
     # a real answer is written in words of its language: those of the training text the data stage kept
     words = _lexicons(cfg, data_dir) if chat else {}
-    last = 'final' if final_dir is not None else 'trained'
-    stages = [('original', cfg.model), *([('init', init_dir)] if e.score_init else []), ('trained', trained_dir),
-              *([('final', final_dir)] if final_dir is not None else [])]
+    last = stages[-1][0]
     if chat: rep['chat'] = {}
     for st, src in stages:
         with timed(f'evaluating the {st} model'):
@@ -607,14 +618,18 @@ def adapt(cfg=None, # a `PipelineConfig`, a YAML file, a dict, or None for the d
         cfg = load_pipeline_config(cfg, **overrides)
         with _quiet_datasets(): return _adapt(cfg)
 
+def _data_fingerprint(cfg:PipelineConfig) -> str:
+    d = config_dict(cfg)
+    return fingerprint({k: d[k] for k in ('language', 'script', 'replay_language', 'replay_script')} | {'data': d['data'],
+                       'sft_inputs': [cfg.sft.enabled, bool(cfg.sft.self_calibration)]})
+
 def _adapt(cfg:PipelineConfig) -> dict:
     set_seed(cfg.seed)
     out = Path(cfg.out_dir); state = _distributed()
     main = state is None or state.is_main_process
     d = config_dict(cfg)
     fps = {}
-    fps['data'] = fingerprint({k: d[k] for k in ('language', 'script', 'replay_language', 'replay_script')} | {'data': d['data'],
-                              'sft_inputs': [cfg.sft.enabled, bool(cfg.sft.self_calibration)]})
+    fps['data'] = _data_fingerprint(cfg)
     fps['tokenizer'] = fingerprint({'model': cfg.model, 'script': cfg.script, 'tokenizer': d['tokenizer']}, [fps['data']])
     fps['embeddings'] = fingerprint({'model': cfg.model, 'seed': cfg.seed, 'embeddings': d['embeddings']}, [fps['tokenizer']])
     fps['train'] = fingerprint({'train': d['train'], 'seed': cfg.seed}, [fps['embeddings'], fps['data']])
@@ -661,6 +676,29 @@ def _final_report(out:Path) -> dict:
     with atomic_write(out/'report.md') as f: f.write(md)
     return rep
 
+# %% ../nbs/10_pipeline.ipynb #b8f2d1e3
+def evaluate(model:str, # the model to measure: a directory (or alias, hub id) with its own tokenizer
+             original:str, # the model it was adapted from (alias, directory or hub id)
+             out:str|os.PathLike, # where the data, the report and its plots go
+             cfg=None, # a `PipelineConfig`, YAML file or dict whose data and eval sections are used (None: the demo's)
+             chat:bool|None=None, # measure chat quality (None: as the config says); False for base models without a chat template
+            ) -> dict:
+    "The evaluation stage's report for `model` beside `original`, on the held-out data of `cfg`: `out/report.json` and `out/report.md`."
+    from vikhr_nb.models import load_tokenizer
+    with error_boundary(out):
+        cfg = load_pipeline_config(cfg, out_dir=str(out), model=str(original))
+        if chat is not None: cfg = replace(cfg, eval=replace(cfg.eval, chat=chat))
+        out = Path(out)
+        load_tokenizer(str(original)); new_tok = load_tokenizer(str(model))  # a missing model fails here, before any work
+        if cfg.eval.chat and new_tok.chat_template is None:
+            raise VikhrError(f'{model} has no chat template, so its chat quality cannot be measured: pass --no-chat (chat=False).')
+        d = config_dict(cfg)
+        with _quiet_datasets():
+            run_stage('data', out/'data', _data_fingerprint(cfg), lambda o: data_stage(cfg, o))
+            fp = fingerprint({'eval': d['eval'], 'model': str(model), 'original': str(original)}, [_data_fingerprint(cfg)])
+            run_stage('eval', out/'eval', fp, lambda o: eval_models(cfg, o, out/'data', [('original', str(original)), ('final', str(model))], new_tok))
+        return _final_report(out)
+
 # %% ../nbs/10_pipeline.ipynb #22a6dfc1
 def _print_report(out_dir):
     print((Path(out_dir)/'report.md').read_text())
@@ -676,6 +714,15 @@ def _demo_cli(sub):
     p = sub.add_parser('demo', help='adapt the embedded SmolLM2-135M-Instruct to Russian on the shipped corpus (CPU, minutes)')
     p.add_argument('--out', default='runs/demo', help='output directory')
     p.set_defaults(func=lambda a: _print_report(a.out) if adapt(None, out_dir=a.out) else 0)
+
+def _eval_cli(sub):
+    p = sub.add_parser('eval', help="measure a saved model beside the model it came from: the eval stage's report (tokens, bits per character, speed, tasks, chat)")
+    p.add_argument('model', help='the model to measure: a directory with its tokenizer (e.g. runs/demo/sft/train/model), an alias or a hub id')
+    p.add_argument('--original', required=True, help='the model it was adapted from (e.g. smollm2-135m-instruct)')
+    p.add_argument('--out', required=True, help='output directory: the data stage, the report and its plots')
+    p.add_argument('--config', help="a pipeline YAML whose data and eval sections say what to measure (default: the demo's)")
+    p.add_argument('--no-chat', action='store_true', help='skip the chat measurements (for a base model without a chat template)')
+    p.set_defaults(func=lambda a: _print_report(a.out) if evaluate(a.model, a.original, a.out, a.config, chat=False if a.no_chat else None) else 0)
 
 # %% ../nbs/10_pipeline.ipynb #54437345
 if __name__ == '__main__' and '__file__' in globals():  # `python -m vikhr_nb.pipeline`, `accelerate launch -m vikhr_nb.pipeline CONFIG.yaml`
