@@ -59,6 +59,7 @@ def test_adapt_end_to_end_then_skips_everything(tiny_model_dir, tmp_path, caplog
     assert len(cal) == sft['data']['conversations'] and all(c['messages'][-1]['role'] == 'assistant' for c in cal)
     stamps = {p: p.stat().st_mtime for p in out.glob('*/vikhr_stage.json')}
     assert len(stamps) == 6
+    assert set(rep['peak_memory_gb']) == set(rep['seconds']) and all(v > 0 for v in rep['peak_memory_gb'].values())
     rep2 = adapt(small_config(tiny_model_dir, out))  # everything is complete: nothing runs again
     assert rep2 == rep and stamps == {p: p.stat().st_mtime for p in out.glob('*/vikhr_stage.json')}
 

@@ -208,3 +208,21 @@ def test_shipped_accelerate_configs_load(path):
     from accelerate.commands.config.config_args import load_config_from_file
     c = load_config_from_file(str(path))
     assert c.distributed_type is not None
+
+@pytest.mark.parametrize('tie', [True, False])
+def test_save_dtype_bfloat16_halves_the_model_and_reloads(tiny_dirs, tmp_path, tie):
+    "Trained in float32, saved in bf16: the same weights rounded, half the bytes, tied rows still tied, plain from_pretrained."
+    from safetensors import safe_open
+    a = train(small(tiny_dirs[tie], tmp_path/'f32', mode='full', max_steps=2, eval_max_chars=0))
+    b = train(small(tiny_dirs[tie], tmp_path/'bf16', mode='full', max_steps=2, eval_max_chars=0, save_dtype='bfloat16'))
+    fa, fb = Path(a['model_dir'])/'model.safetensors', Path(b['model_dir'])/'model.safetensors'
+    def tensors(p):
+        with safe_open(p, 'pt') as f: return [f.get_tensor(k) for k in f.keys()]
+    assert {t.dtype for t in tensors(fb)} == {torch.bfloat16}
+    nbytes = lambda p: sum(t.numel() * t.element_size() for t in tensors(p))
+    assert nbytes(fb) * 2 == nbytes(fa)  # the weights take half the bytes (a tiny model's file is mostly its header)
+    ma, mb = AutoModelForCausalLM.from_pretrained(a['model_dir']), AutoModelForCausalLM.from_pretrained(b['model_dir'], dtype='auto')
+    assert mb.dtype == torch.bfloat16
+    assert (mb.get_input_embeddings().weight.data_ptr() == mb.get_output_embeddings().weight.data_ptr()) == tie
+    for (k, va), vb in zip(ma.state_dict().items(), mb.state_dict().values()): assert torch.equal(va.to(torch.bfloat16), vb), k
+    with pytest.raises(VikhrError, match='save_dtype must be one of'): train(small(tiny_dirs[tie], tmp_path/'x', save_dtype='int8'))

@@ -15,9 +15,9 @@ from .core import *
 # %% auto #0
 __all__ = ['STAGE_RECORD', 'DataSettings', 'TokenizerSettings', 'EmbeddingSettings', 'EvalSettings', 'LepSettings', 'SftSettings',
            'PipelineConfig', 'load_pipeline_config', 'config_dict', 'check_pipeline_config', 'check_model_settings',
-           'fingerprint', 'stage_done', 'run_stage', 'read_jsonl', 'cut_text', 'data_stage', 'tokenizer_stage',
-           'embeddings_stage', 'train_stage', 'lep_stage', 'calibration_data', 'sft_stage', 'eval_stage', 'eval_models',
-           'adapt', 'evaluate']
+           'fingerprint', 'stage_done', 'peak_memory', 'run_stage', 'read_jsonl', 'cut_text', 'data_stage',
+           'tokenizer_stage', 'embeddings_stage', 'train_stage', 'lep_stage', 'calibration_data', 'sft_stage',
+           'eval_stage', 'eval_models', 'adapt', 'evaluate']
 
 # %% ../nbs/10_pipeline.ipynb #f43b42fe
 @dataclass
@@ -275,6 +275,25 @@ def stage_done(out:Path, # the stage's directory
     return True
 
 # %% ../nbs/10_pipeline.ipynb #3e3bbf89
+def _rss() -> int:
+    "This process's resident memory now, in bytes (Linux); elsewhere its peak so far."
+    try: return int(Path('/proc/self/statm').read_text().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    except (OSError, ValueError, IndexError):
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == 'darwin' else 1024)
+
+@contextlib.contextmanager
+def peak_memory(every:float=0.05, # seconds between two samples
+               ):
+    "Peak resident memory of this process while the block runs, in `box['bytes']`: sampled by a thread (a spike shorter than `every` can be missed)."
+    import threading
+    box, stop = {'bytes': _rss()}, threading.Event()
+    def sample():
+        while not stop.wait(every): box['bytes'] = max(box['bytes'], _rss())
+    t = threading.Thread(target=sample, daemon=True); t.start()
+    try: yield box
+    finally: stop.set(); t.join(); box['bytes'] = max(box['bytes'], _rss())
+
 def run_stage(name:str, # stage name (for logs)
               out:Path, # its output directory
               fp:str, # its fingerprint
@@ -293,12 +312,12 @@ def run_stage(name:str, # stage name (for logs)
     try:
         if atomic:
             with atomic_dir(out, overwrite=True) as tmp:
-                res = fn(tmp) or {}
-                _write_record(tmp, name, fp, res, time.perf_counter() - t0)
+                with peak_memory() as mem: res = fn(tmp) or {}
+                _write_record(tmp, name, fp, res, time.perf_counter() - t0, mem['bytes'])
         else:
             out.mkdir(parents=True, exist_ok=True)
-            res = fn(out) or {}
-            _write_record(out, name, fp, res, time.perf_counter() - t0)
+            with peak_memory() as mem: res = fn(out) or {}
+            _write_record(out, name, fp, res, time.perf_counter() - t0, mem['bytes'])
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
             raise VikhrError(f'the disk filled up while stage {name} was writing {out}: free some space and run again; '
@@ -307,9 +326,10 @@ def run_stage(name:str, # stage name (for logs)
     log(f'stage {name}: done in {time.perf_counter() - t0:.0f}s')
     return res
 
-def _write_record(d:Path, name, fp, res, secs):
+def _write_record(d:Path, name, fp, res, secs, peak_bytes=None):
+    mem = {} if peak_bytes is None else {'peak_memory_gb': round(peak_bytes / 2**30, 2)}  # of the main process, during the stage
     with atomic_write(d/STAGE_RECORD) as f:
-        json.dump({'stage': name, 'fingerprint': fp, 'seconds': round(secs, 1), 'results': res}, f, indent=1, default=str)
+        json.dump({'stage': name, 'fingerprint': fp, 'seconds': round(secs, 1), **mem, 'results': res}, f, indent=1, default=str)
 
 # %% ../nbs/10_pipeline.ipynb #52dfa80f
 def _write_jsonl(path, rows):
@@ -449,7 +469,8 @@ def embeddings_stage(cfg:PipelineConfig, out:Path, tok_dir:Path, data_dir:Path) 
     if e.fit_head and mapping:
         replay = [r['text'] for r in read_jsonl(data_dir/'replay.jsonl')] if (data_dir/'replay.jsonl').exists() else None
         res['fit_head'] = fit_head_rows(model, new_tok, sorted(mapping), texts, replay, max_tokens=e.fit_tokens,
-                                        replay_tokens=e.fit_replay_tokens, epochs=e.fit_epochs, seed=cfg.seed)
+                                        replay_tokens=e.fit_replay_tokens, epochs=e.fit_epochs, seed=cfg.seed,
+                                        progress=sys.stderr.isatty())  # minutes of work: a bar in a terminal, nothing in a log file
     save_adapted_model(model, new_tok, out, mapping=mapping, overwrite=True, method=e.method, base=cfg.model,
                        fit_head=res.get('fit_head'))
     return res
@@ -645,8 +666,9 @@ def _adapt(cfg:PipelineConfig) -> dict:
     def resumable(name, fn):  # a stage every process runs, checkpointing into its directory: its record is written last
         d = out/name
         if stage_done(d, fps[name]): log(f'stage {name}: complete in {d}, skipped'); return json.loads((d/STAGE_RECORD).read_text())['results']
-        t0 = time.perf_counter(); res = fn(d)
-        if main: _write_record(d, name, fps[name], res, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        with peak_memory() as mem: res = fn(d)
+        if main: _write_record(d, name, fps[name], res, time.perf_counter() - t0, mem['bytes'])
         if state is not None: state.wait_for_everyone()
         return res
     if main: check_model_settings(cfg)  # block sizes against the model's context, before minutes of earlier stages
@@ -668,10 +690,15 @@ def _adapt(cfg:PipelineConfig) -> dict:
 def _final_report(out:Path) -> dict:
     "The eval stage's report with the seconds each stage took, copied to the run's top directory."
     rep = json.loads((out/'eval'/'report.json').read_text())
-    rep['seconds'] = {st: json.loads((out/st/STAGE_RECORD).read_text())['seconds']
-                      for st in ('data', 'tokenizer', 'embeddings', 'train', 'lep', 'sft', 'eval') if (out/st/STAGE_RECORD).exists()}
-    rows = ''.join(f'| {k} | {v:,.0f} |\n' for k, v in rep['seconds'].items())
-    md = (out/'eval'/'report.md').read_text().rstrip('\n') + f"\n\n| stage | seconds |\n|---|---:|\n{rows}| total | {sum(rep['seconds'].values()):,.0f} |\n"
+    recs = {st: json.loads((out/st/STAGE_RECORD).read_text()) for st in ('data', 'tokenizer', 'embeddings', 'train', 'lep', 'sft', 'eval')
+            if (out/st/STAGE_RECORD).exists()}
+    rep['seconds'] = {st: r['seconds'] for st, r in recs.items()}
+    rep['peak_memory_gb'] = {st: r['peak_memory_gb'] for st, r in recs.items() if 'peak_memory_gb' in r}
+    gb = lambda st: f"{rep['peak_memory_gb'][st]:.2f}" if st in rep['peak_memory_gb'] else '—'
+    rows = ''.join(f'| {k} | {v:,.0f} | {gb(k)} |\n' for k, v in rep['seconds'].items())
+    peak = f"{max(rep['peak_memory_gb'].values()):.2f}" if rep['peak_memory_gb'] else '—'
+    md = ((out/'eval'/'report.md').read_text().rstrip('\n') + '\n\n| stage | seconds | peak memory (GB, main process) |\n|---|---:|---:|\n'
+          + f"{rows}| total | {sum(rep['seconds'].values()):,.0f} | {peak} |\n")
     with atomic_write(out/'report.json') as f: json.dump(rep, f, indent=1, ensure_ascii=False)
     with atomic_write(out/'report.md') as f: f.write(md)
     return rep

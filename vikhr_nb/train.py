@@ -21,14 +21,16 @@ from .core import *
 from .models import DEFAULT_MODEL, load_model, load_tokenizer, resolve_model
 
 # %% auto #0
-__all__ = ['TrainConfig', 'check_config', 'load_config', 'expand_stages', 'embedding_weights', 'prepare_model', 'n_layers',
-           'lora_layer_ids', 'check_lora_targets', 'new_row_ids', 'freeze_old_rows', 'param_groups', 'repeated',
-           'tokenize_and_pack', 'MixedBlocks', 'lm_loss', 'kl_to_reference', 'check_messages', 'format_conversation',
-           'tokenize_chat', 'chat_blocks', 'collate_rows', 'lr_multiplier', 'tiny_tokenizer', 'eval_chunks', 'evaluate',
-           'run_identity', 'latest_checkpoint', 'check_output_dir', 'save_checkpoint', 'train_stage',
-           'save_final_model', 'check_model_fit', 'train']
+__all__ = ['SAVE_DTYPES', 'TrainConfig', 'check_config', 'load_config', 'expand_stages', 'embedding_weights', 'prepare_model',
+           'n_layers', 'lora_layer_ids', 'check_lora_targets', 'new_row_ids', 'freeze_old_rows', 'param_groups',
+           'repeated', 'tokenize_and_pack', 'MixedBlocks', 'lm_loss', 'kl_to_reference', 'check_messages',
+           'format_conversation', 'tokenize_chat', 'chat_blocks', 'collate_rows', 'lr_multiplier', 'tiny_tokenizer',
+           'eval_chunks', 'evaluate', 'run_identity', 'latest_checkpoint', 'check_output_dir', 'save_checkpoint',
+           'train_stage', 'save_final_model', 'check_model_fit', 'train']
 
 # %% ../nbs/06_pretrain.ipynb #1674a196
+SAVE_DTYPES = ('float32', 'bfloat16', 'float16')
+
 @dataclass
 class TrainConfig:
     "One continued-pretraining run (or a chain of stages); YAML files and command-line flags fill it."
@@ -72,6 +74,7 @@ class TrainConfig:
     # --- run control
     mixed_precision:str = 'auto' # 'auto' (bf16/fp16 on GPUs, bf16 on CPUs that compute in it natively, else none), 'no', 'bf16' or 'fp16'
     gradient_checkpointing:bool = False # recompute activations in the backward pass: less memory, ~30% more compute
+    save_dtype:str = 'float32' # dtype of the saved model: 'float32', 'bfloat16' (half the size; what GPU models ship in) or 'float16'
     cpu:bool = False # train on the CPU even where a GPU exists
     eval_every:int = 0 # evaluate every this many steps (0: only at the start and the end)
     eval_batch_size:int = 8 # windows per forward pass when evaluating
@@ -156,6 +159,7 @@ def check_config(cfg:TrainConfig, # the configuration to check
          'weight_decay, max_grad_norm and kl_weight must be 0 or more, lora_alpha more than 0')
     need(0 <= cfg.lora_dropout < 1, f"lora_dropout must be in [0, 1), got {cfg.lora_dropout}")
     need(0 <= cfg.replay_ratio < 1, f"replay_ratio must be in [0, 1) (1 would train on replay text only), got {cfg.replay_ratio}")
+    need(cfg.save_dtype in SAVE_DTYPES, f"save_dtype must be one of {', '.join(SAVE_DTYPES)}, got {cfg.save_dtype!r}")
     need(0 <= cfg.repeat_share <= 1, f"repeat_share must be in [0, 1], got {cfg.repeat_share}")
     need(cfg.repeat_share == 0 or cfg.data_format == 'text', "repeat_share repeats documents of plain text: set it to 0 for data_format 'chat' (copy practice in conversations: `vikhr_nb.sft.copy_task`)")
     need(cfg.replay_ratio == 0 or cfg.replay_data, f"replay_ratio is {cfg.replay_ratio} but replay_data names no corpus")
@@ -819,8 +823,19 @@ def save_final_model(accelerator, # the run's `Accelerator`
         if cfg.mode == 'lora': net = net.merge_and_unload()  # W + BA into W; the (tied) embeddings were trained in place
         net.config.use_cache = True
         if cfg.gradient_checkpointing: _checkpointing(net, False)
+        if cfg.save_dtype != 'float32':  # trained in float32 (bf16 autocast), shipped in the dtype asked for
+            dt = getattr(torch, cfg.save_dtype)
+            net = net.to(dt) if state_dict is None else net
+            if state_dict is not None:  # one converted tensor per stored one: tied rows stay one tensor, saved once
+                conv = {}
+                for k, v in state_dict.items():
+                    if v.is_floating_point() and (key := (v.data_ptr(), tuple(v.shape))) not in conv: conv[key] = v.to(dt)
+                state_dict = {k: conv[(v.data_ptr(), tuple(v.shape))] if v.is_floating_point() else v for k, v in state_dict.items()}
         with atomic_dir(model_dir, overwrite=True) as tmp:
             net.save_pretrained(tmp, state_dict=state_dict)
+            if cfg.save_dtype != 'float32':  # save_pretrained records the dtype of the module, which may still be float32
+                conf = json.loads((tmp/'config.json').read_text()); conf['dtype'] = cfg.save_dtype
+                (tmp/'config.json').write_text(json.dumps(conf, indent=2, sort_keys=True) + '\n')
             tokenizer.save_pretrained(tmp)
             mp = Path(resolve_model(cfg.model))/'vikhr_mapping.json'
             if mp.exists(): shutil.copyfile(mp, tmp/mp.name)  # which rows are new travels with the model (train_rows 'new', next stages)
