@@ -96,10 +96,12 @@ class SftSettings:
     train:dict = field(default_factory=lambda: _demo_sft()) # `vikhr_nb.train.TrainConfig` fields (model, data and output are filled in; data_format is 'chat')
 
 def _demo_sft() -> dict:
-    # every weight at a low step size, a short run: the conversations teach the chat format, answering in the
-    # target language and copying; the self-calibration answers keep the original's English behaviour.
-    return dict(mode='full', train_rows='all', max_steps=48, batch_size=4, block_size=512, lr=1.5e-4, warmup_steps=2,
-                eval_data=[], replay_eval_data=[], save_every=24, tracker='none')
+    # every weight at a low step size: the conversations teach the chat format, answering in the target language
+    # and copying; the self-calibration answers keep the original's English behaviour. From the same trained model,
+    # 96 steps against 48: real Russian answers 4 of 12 against 1, copy similarity 0.58 against 0.27, English real
+    # answers 11 of 12 against 7 (English answer bits per character 0.829 against 0.760).
+    return dict(mode='full', train_rows='all', max_steps=96, batch_size=4, block_size=512, lr=1.5e-4, warmup_steps=2,
+                eval_data=[], replay_eval_data=[], save_every=48, tracker='none')
 
 def _demo_train() -> dict:
     # every weight (Vikhr style), the embedding rows at a quarter of the body's step size so the fitted head is kept,
