@@ -91,7 +91,7 @@ def answer_filter(answer:str, # the model's answer
                   min_chars:int=20, # shorter answers are rejected
                   max_chars:int=2000, # longer answers are rejected
                   min_script_share:float=0.5, # at least this share of the letters in `script`
-                  max_repetition:float=0.3, # at most this `repetition_share` (word trigrams)
+                  max_repetition:float=0.3, # at most this `repetition_share` (word 3-grams or character 12-grams)
                   judge=None, # optional callable(prompt, answer) -> bool, e.g. a bigger model; False rejects
                   prompt:str='', # the prompt: an answer that holds all of it is an 'echo'; passed to `judge`
                   words:set|None=None, # known words of the language (`lexicon` of its training text); None: not checked

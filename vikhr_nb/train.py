@@ -317,7 +317,7 @@ def tokenize_and_pack(ds, # a `datasets` Dataset or IterableDataset with a `text
                       tokenizer, # the (adapted) tokenizer
                       block_size:int, # tokens per block
                       repeat_share:float=0.0, # share of documents followed by themselves ("text\n\ntext"): practice at copying from the context
-                      seed:int=0, # which documents are repeated (see `repeated_docs`)
+                      seed:int=0, # which documents are repeated (see `repeated`)
                      ):
     "`ds` as blocks of exactly `block_size` token ids (column `input_ids`), each document followed by EOS."
     if not 0 <= repeat_share <= 1: raise VikhrError(f'repeat_share must be in [0, 1], got {repeat_share}')
