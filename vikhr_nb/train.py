@@ -23,10 +23,10 @@ from .models import DEFAULT_MODEL, load_model, load_tokenizer, resolve_model
 # %% auto #0
 __all__ = ['SAVE_DTYPES', 'TrainConfig', 'check_config', 'load_config', 'expand_stages', 'embedding_weights', 'prepare_model',
            'n_layers', 'lora_layer_ids', 'check_lora_targets', 'new_row_ids', 'freeze_old_rows', 'param_groups',
-           'repeated', 'tokenize_and_pack', 'MixedBlocks', 'lm_loss', 'kl_to_reference', 'check_messages',
-           'format_conversation', 'tokenize_chat', 'chat_blocks', 'collate_rows', 'lr_multiplier', 'tiny_tokenizer',
-           'eval_chunks', 'evaluate', 'run_identity', 'latest_checkpoint', 'check_output_dir', 'save_checkpoint',
-           'train_stage', 'save_final_model', 'check_model_fit', 'train']
+           'repeated', 'tokenize_and_pack', 'MixedBlocks', 'lm_loss', 'scored_targets', 'head_at', 'kl_to_reference',
+           'check_messages', 'format_conversation', 'tokenize_chat', 'chat_blocks', 'collate_rows', 'lr_multiplier',
+           'tiny_tokenizer', 'eval_chunks', 'evaluate', 'run_identity', 'latest_checkpoint', 'check_output_dir',
+           'save_checkpoint', 'train_stage', 'save_final_model', 'check_model_fit', 'train']
 
 # %% ../nbs/06_pretrain.ipynb #1674a196
 SAVE_DTYPES = ('float32', 'bfloat16', 'float16')
@@ -73,6 +73,7 @@ class TrainConfig:
     kl_weight:float = 0.0 # weight of KL(P_new || P_ref) against the frozen starting model (0: off)
     # --- run control
     mixed_precision:str = 'auto' # 'auto' (bf16/fp16 on GPUs, bf16 on CPUs that compute in it natively, else none), 'no', 'bf16' or 'fp16'
+    head_positions:str = 'scored' # conversations (labels given): 'scored' applies the output head only where the next token is scored, the answers (the same loss in less time and memory); 'all': at every position
     gradient_checkpointing:bool = False # recompute activations in the backward pass: less memory, ~30% more compute
     save_dtype:str = 'float32' # dtype of the saved model: 'float32', 'bfloat16' (half the size; what GPU models ship in) or 'float16'
     cpu:bool = False # train on the CPU even where a GPU exists
@@ -168,6 +169,7 @@ def check_config(cfg:TrainConfig, # the configuration to check
     need(not cfg.lora_layers or cfg.mode == 'lora', f"lora_layers {cfg.lora_layers} picks the layers that get LoRA: it needs mode 'lora' (or set lora_layers: [])")
     need(cfg.data_format in ('text', 'chat'), f"data_format must be 'text' (raw text) or 'chat' (JSON Lines with a `messages` column), got {cfg.data_format!r}")
     need(cfg.pack or cfg.data_format == 'chat', "pack: false (one conversation per row) needs data_format 'chat'; text is always packed into blocks")
+    need(cfg.head_positions in ('scored', 'all'), f"head_positions must be 'scored' or 'all', got {cfg.head_positions!r}")
     need(cfg.mixed_precision in ('auto', 'no', 'bf16', 'fp16'), f"mixed_precision must be 'auto', 'no', 'bf16' or 'fp16', got {cfg.mixed_precision!r}")
     need(cfg.stop_at_step is None or 1 <= cfg.stop_at_step <= cfg.max_steps, f"stop_at_step must be between 1 and max_steps, got {cfg.stop_at_step}")
     need(bool(cfg.output_dir), 'output_dir is empty')
@@ -375,10 +377,26 @@ def lm_loss(logits:torch.Tensor, # (B, T, V) predictions
             labels:torch.Tensor|None=None, # (B, T) the ids to score, aligned with `input_ids`, -100 where nothing is scored; None: every token
            ) -> torch.Tensor:
     "Mean next-token cross-entropy (nats) over the scored tokens of a block."
-    labels = input_ids if labels is None else labels
-    labels = F.pad(labels[:, 1:], (0, 1), value=-100)  # (B, T): position t predicts token t+1; the last predicts nothing
+    labels = scored_targets(input_ids, labels)  # (B, T): position t predicts token t+1; the last predicts nothing
     # flattening the whole (B, T, V) tensor is a view; slicing off the last position first would copy all of it
     return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
+
+def scored_targets(input_ids:torch.Tensor, # (B, T) the block
+                   labels:torch.Tensor|None=None, # (B, T) as in `lm_loss`
+                  ) -> torch.Tensor:
+    "(B, T): the id that position t is scored on (token t+1), -100 where it is scored on nothing."
+    return F.pad((input_ids if labels is None else labels)[:, 1:], (0, 1), value=-100)
+
+@contextlib.contextmanager
+def head_at(model, # a causal LM (unwrapped: the module whose `get_output_embeddings` is the head)
+            keep:torch.Tensor|None, # (B, T) bool: the positions whose logits are needed; None: all
+           ):
+    "Within the block, the output head sees only the hidden states at `keep`: the logits come out as (N, V) rows, N = keep.sum()."
+    head = model.get_output_embeddings() if keep is not None else None
+    if head is None: yield; return
+    hook = head.register_forward_pre_hook(lambda m, args: (args[0][keep], *args[1:]))
+    try: yield
+    finally: hook.remove()
 
 # %% ../nbs/06_pretrain.ipynb #ea6dc4fa
 def kl_to_reference(logits:torch.Tensor, # (B, T, V) predictions of the model being trained
@@ -553,7 +571,7 @@ def evaluate(accelerator, # the run's `Accelerator`
 
 # %% ../nbs/06_pretrain.ipynb #7629c572
 _NOT_IDENTITY = {'resume', 'overwrite', 'stop_at_step', 'tracker', 'progress', 'log_every', 'save_every', 'keep_checkpoints',
-                 'eval_every', 'eval_batch_size', 'eval_max_chars', 'eval_data', 'replay_eval_data', 'gradient_checkpointing'}
+                 'eval_every', 'eval_batch_size', 'eval_max_chars', 'eval_data', 'replay_eval_data', 'gradient_checkpointing', 'head_positions'}
 
 def run_identity(cfg:TrainConfig, # a run
                 ) -> dict:
@@ -763,8 +781,11 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
         input_ids = batch['input_ids']                      # (B, T)
         labels, attention_mask = batch.get('labels'), batch.get('attention_mask')  # (B, T) each, conversations only
         with accelerator.accumulate(model):                 # no gradient all-reduce until the last micro-batch
-            logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V)
-            ce = lm_loss(logits, input_ids, labels)         # labels: -100 off the answers and on padding
+            target = scored_targets(input_ids, labels)      # (B, T): labels -100 off the answers and on padding
+            keep = target != -100 if labels is not None and ref_model is None and cfg.head_positions == 'scored' else None
+            with head_at(accelerator.unwrap_model(model), keep):
+                logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V), or (N, V) at `keep`
+            ce = F.cross_entropy(logits.float(), target[keep]) if logits.dim() == 2 else lm_loss(logits, input_ids, labels)
             kl = torch.zeros((), device=ce.device)
             if ref_model is not None:
                 with torch.no_grad(), accelerator.autocast():
