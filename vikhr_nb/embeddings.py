@@ -391,6 +391,7 @@ def head_states(model, # a causal LM whose logits are its output head applied to
                 batch_size:int=8, # texts per forward pass
                 seed:int=0, # which texts, when there are more than `max_tokens` of them: a seeded sample
                 progress:bool=False, # show a progress bar
+                bf16:bool|None=None, # read under bfloat16 autocast (None: where the device computes in it natively: a CUDA GPU with bf16, a CPU with bf16 instructions)
                ) -> tuple[torch.Tensor, torch.Tensor]:
     "The hidden states the output head reads, (N, dim) float32, and the token that follows each, (N,): the frozen model reading `texts`."
     ctx = context_token_id(tokenizer)
@@ -411,11 +412,13 @@ def head_states(model, # a causal LM whose logits are its output head applied to
             raise VikhrError(f'{type(model).__name__} does more than apply its output head to the last hidden state (logit scaling or soft-capping): '
                              f'the head fit does not support it; initialize without it.')
         H, T = [], []
+        if bf16 is None: bf16 = torch.cuda.is_bf16_supported() if dev.type == 'cuda' else dev.type == 'cpu' and cpu_bf16()
+        cast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16)  # reading twice as fast on CPU; the fit itself runs in float32
         for b in tqdm(range(0, len(seqs), batch_size), disable=not progress, desc='reading', leave=False):
             chunk = seqs[b:b + batch_size]; L = max(map(len, chunk))
             ids = torch.full((len(chunk), L), ctx, dtype=torch.long); mask = torch.zeros_like(ids)
             for j, s in enumerate(chunk): ids[j, :len(s)] = torch.tensor(s); mask[j, :len(s)] = 1
-            h = dec(input_ids=ids.to(dev), attention_mask=mask.to(dev)).last_hidden_state  # (B, L, dim)
+            with cast: h = dec(input_ids=ids.to(dev), attention_mask=mask.to(dev)).last_hidden_state  # (B, L, dim)
             keep = mask[:, 1:].bool()  # position p predicts token p+1
             H.append(h[:, :-1][keep.to(dev)].float()); T.append(ids[:, 1:][keep].to(dev))
     finally: model.train(was_training)
@@ -435,7 +438,8 @@ def fit_head_rows(model, # a causal LM, changed in place (its output head, which
                   lr:float=1e-3, # Adam's step size
                   reg:float=1.0, # weight of the squared distance of each row from where it started (the piece mean)
                   seed:int=0, # which texts are read and the order of the steps
-                  progress:bool=False, # show progress bars
+                progress:bool=False, # show progress bars
+                  bf16:bool|None=None, # read the texts under bfloat16 autocast (see `head_states`; None: where the device computes in it natively)
                  ) -> dict:
     "Fit the head rows `rows` to next-token prediction on `texts` (plus `replay_texts`) with the rest of the model frozen; returns the losses before and after."
     t0 = time.perf_counter()
@@ -444,9 +448,9 @@ def fit_head_rows(model, # a causal LM, changed in place (its output head, which
     if not len(rows): raise VikhrError('no head rows to fit: the tokenizer added no tokens.')
     if rows.min() < 0 or rows.max() >= W.shape[0]: raise VikhrError(f'head rows to fit must lie in 0..{W.shape[0] - 1}: the ids belong to another tokenizer.')
     if max_tokens <= 0 or epochs <= 0 or batch_size <= 0: raise VikhrError(f'max_tokens, epochs and batch_size must be positive (got {max_tokens}, {epochs}, {batch_size}).')
-    H, T = head_states(model, tokenizer, texts, max_tokens, max_len, seed=seed, progress=progress)
+    H, T = head_states(model, tokenizer, texts, max_tokens, max_len, seed=seed, progress=progress, bf16=bf16)
     if replay_texts is not None and replay_tokens:
-        H2, T2 = head_states(model, tokenizer, replay_texts, replay_tokens, max_len, seed=seed, progress=progress)
+        H2, T2 = head_states(model, tokenizer, replay_texts, replay_tokens, max_len, seed=seed, progress=progress, bf16=bf16)
         H, T = torch.cat([H, H2]), torch.cat([T, T2])
     W0 = W.detach().float().clone(); b0 = None if bias is None else bias.detach().float()
     start = W0[rows].clone(); P = torch.nn.Parameter(start.clone())
