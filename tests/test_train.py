@@ -191,7 +191,7 @@ def test_cli_errors_and_flags(tiny_dirs, tmp_path, capsys):
     assert main(['train', str(cfg), '--mode', 'lora', '--lora-targets', 'q_proj', 'v_proj', '--embedding-lr', 'none', '--print-config']) == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed['lora_targets'] == ['q_proj', 'v_proj'] and printed['embedding_lr'] is None and printed['max_steps'] == 6
-    (tmp_path/'bad.yaml').write_text('mode: embeddings\nlearning_rate: 1e-3\n')
+    (tmp_path/'bad.yaml').write_text(f"mode: embeddings\noutput_dir: {tmp_path/'run'}\nlearning_rate: 1e-3\n")  # the run it would write
     assert main(['train', str(tmp_path/'bad.yaml')]) == 2
     assert "unknown setting 'learning_rate'" in capsys.readouterr().err
     assert not (tmp_path/'run').exists()
@@ -200,8 +200,12 @@ def test_cli_errors_and_flags(tiny_dirs, tmp_path, capsys):
 
 @pytest.mark.parametrize('path', sorted((ROOT/'configs'/'train').glob('*.yaml')), ids=lambda p: p.name)
 def test_shipped_train_configs_load(path):
-    cfg = load_config(path)
-    assert expand_stages(cfg)
+    "Every stage of a shipped config passes the checks `train` runs before any compute, and the stages write to distinct directories."
+    from vikhr_nb.train import check_config
+    stages = expand_stages(load_config(path))
+    assert len(stages) == max(1, len(load_config(path).stages or []))
+    for s in stages: check_config(s)  # raises a VikhrError on a bad setting
+    assert len({s.output_dir for s in stages}) == len(stages)
 
 @pytest.mark.parametrize('path', sorted((ROOT/'configs'/'accelerate').glob('*.yaml')), ids=lambda p: p.name)
 def test_shipped_accelerate_configs_load(path):

@@ -6,7 +6,7 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #c6dd9de2
 from __future__ import annotations
-import os, sys, re, glob, errno, random, logging, shutil, tempfile, contextlib, json, hashlib, time
+import os, sys, re, glob, errno, random, logging, shutil, tempfile, contextlib, json, hashlib, time, functools
 from pathlib import Path
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ import torch
 # %% auto #0
 __all__ = ['OUTPUT_RECORD', 'RECORD_FILES', 'VikhrError', 'friendly_error', 'error_boundary', 'cache_dir', 'check_overwrite',
            'clean_stale', 'atomic_dir', 'atomic_write', 'sha256_file', 'set_seed', 'get_device', 'get_dtype',
-           'cpu_bf16', 'get_logger', 'log', 'timed', 'safe_name', 'trust_remote_code']
+           'cpu_bf16', 'native_bf16', 'get_logger', 'log', 'timed', 'safe_name', 'trust_remote_code']
 
 # %% ../nbs/00_core.ipynb #061c8ce9
 class VikhrError(Exception):
@@ -227,6 +227,15 @@ def cpu_bf16(cpuinfo:str|None=None, # the text of /proc/cpuinfo (default: read i
             flags = set(value.split())
             return bool(flags & {'avx512_bf16', 'amx_bf16', 'bf16'})
     return False
+
+def native_bf16(device, # a torch device, or its name ('cpu', 'cuda:0')
+               ) -> bool:
+    "Whether `device` computes in bfloat16 natively (a CUDA GPU with bf16; a CPU with bf16 instructions, `cpu_bf16`), so that bf16 autocast pays off there."
+    device = torch.device(device)
+    if device.type == 'cuda': return torch.cuda.is_bf16_supported()
+    return device.type == 'cpu' and _cpu_bf16_here()
+
+_cpu_bf16_here = functools.cache(cpu_bf16)  # /proc/cpuinfo is read once
 
 # %% ../nbs/00_core.ipynb #d95e4485
 class _StderrHandler(logging.StreamHandler):

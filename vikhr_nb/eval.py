@@ -130,6 +130,7 @@ def generation_speed(model, # a causal LM
                      references:list|None=None, # continuations to reproduce (one per prompt); None: free greedy generation
                      max_new_tokens:int=32, # free generation: tokens generated per prompt (exactly this many)
                      warmup:int=1, # untimed warm-up generations
+                     bf16:bool|None=None, # generate under bfloat16 autocast, as `chat` does; None: where the device computes in it natively (`native_bf16`)
                      **gen_kwargs, # passed to `generate`
                     ) -> dict:
     "Words, characters and tokens produced per second of wall time after `prompts`."
@@ -149,7 +150,7 @@ def generation_speed(model, # a causal LM
             same = whole[:k] == tokenizer(prompts[i], add_special_tokens=False).input_ids
             ref = whole[k:] if same else tokenizer(references[i], add_special_tokens=False).input_ids  # a token across the boundary
             kw.update(max_new_tokens=len(ref), min_new_tokens=len(ref), prefix_allowed_tokens_fn=lambda b, ids: [ref[min(len(ids) - n0, len(ref) - 1)]])
-        out = model.generate(**enc, **kw)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=native_bf16(dev) if bf16 is None else bf16): out = model.generate(**enc, **kw)
         return out[0, n0:]
     for i in range(min(warmup, len(prompts))): _gen(i)
     n_words = n_chars = n_tokens = 0; secs = 0.; samples = []

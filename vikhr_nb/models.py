@@ -218,13 +218,15 @@ def chat(model, # a causal LM
          tokenizer, # its tokenizer, with a chat template
          prompt:str|list, # a user message, or a list of {'role', 'content'} messages
          max_new_tokens:int=64, # generation budget
+         bf16:bool|None=None, # generate under bfloat16 autocast; None: where the device computes in it natively (`native_bf16`)
          **kwargs, # passed to `generate` (default: greedy decoding)
         ) -> str:
     "The model's answer to `prompt`, decoded without special tokens."
     msgs = [{'role': 'user', 'content': prompt}] if isinstance(prompt, str) else prompt
     enc = tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors='pt', return_dict=True).to(model.device)
     kwargs = {'do_sample': False, 'pad_token_id': tokenizer.pad_token_id, **kwargs}
-    out = model.generate(**enc, max_new_tokens=max_new_tokens, **kwargs)
+    with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=native_bf16(model.device) if bf16 is None else bf16):
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, **kwargs)
     return tokenizer.decode(out[0, enc['input_ids'].shape[1]:], skip_special_tokens=True).strip()
 
 # %% ../nbs/02_models.ipynb #3940afc8
@@ -234,6 +236,7 @@ def chat_batch(model, # a causal LM
                prompts:list, # user messages (strings) or lists of {'role', 'content'} messages
                max_new_tokens:int=64, # generation budget of each answer
                batch_size:int=16, # prompts per `generate` call
+               bf16:bool|None=None, # generate under bfloat16 autocast (float32 weights); None: where the device computes in it natively (`native_bf16`)
                **kwargs, # passed to `generate` (default: greedy decoding)
               ) -> list[dict]:
     "Each prompt's answer (`answer`) and its length in tokens (`n_tokens`), generated in left-padded batches."
@@ -246,12 +249,13 @@ def chat_batch(model, # a causal LM
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # similar lengths share a batch: less padding
     out = [None] * len(ids)
     was_training = model.training; model.eval()
+    cast = torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=native_bf16(model.device) if bf16 is None else bf16)
     for b in range(0, len(order), batch_size):
         idx = order[b:b + batch_size]; L = max(len(ids[i]) for i in idx)
         input_ids = torch.full((len(idx), L), pad, dtype=torch.long); mask = torch.zeros_like(input_ids)
         for j, i in enumerate(idx): input_ids[j, L - len(ids[i]):] = torch.tensor(ids[i]); mask[j, L - len(ids[i]):] = 1
-        gen = model.generate(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device), max_new_tokens=max_new_tokens,
-                             **{'do_sample': False, 'pad_token_id': pad, **kwargs})[:, L:].cpu()  # (B, new)
+        with cast: gen = model.generate(input_ids=input_ids.to(model.device), attention_mask=mask.to(model.device), max_new_tokens=max_new_tokens,
+                                        **{'do_sample': False, 'pad_token_id': pad, **kwargs})[:, L:].cpu()  # (B, new)
         for j, i in enumerate(idx):
             new = gen[j].tolist()
             if eos is not None and eos in new: new = new[:new.index(eos)]  # what follows the end of the answer is padding
