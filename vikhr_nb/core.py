@@ -46,11 +46,24 @@ def friendly_error(e:BaseException, # an exception that escaped a command
     if (m := re.search(r'\(os error (\d+)\)', msg)) and isinstance(e, Exception):
         hint = _OS_HINTS.get(int(m.group(1)), os.strerror(int(m.group(1))))
         return VikhrError(f'{msg}{where} ({hint}).')
+    # torch.save reports a failed write (a full disk, most often) as a RuntimeError of its zip writer
+    if isinstance(e, RuntimeError) and re.search(r'PytorchStreamWriter|iostream error|unexpected pos \d+ vs \d+', msg):
+        return VikhrError(f'torch could not write a file{where}: {msg.splitlines()[-1][:200]} ({_disk_hint(path)}).')
     if type(e).__name__ == 'SafetensorError':  # safetensors' own error type is not an OSError
         return VikhrError(f'safetensors: {msg}{where} (is the file truncated or corrupt? write it again).')
     if isinstance(e, (TypeError, ValueError)):
         return VikhrError(f'bad value: {msg} (check the command-line options and settings; --debug shows where it came from).')
     return None
+
+def _disk_hint(path) -> str:
+    "Why a write may have failed: the free space where `path` is, when it can be told."
+    try:
+        p = Path(path or '.').resolve()
+        while not p.exists(): p = p.parent
+        free = shutil.disk_usage(p).free
+    except (OSError, ValueError): return 'is the disk full? free some space or write elsewhere'
+    if free < 2**30: return f'the disk holding {p} has {free / 2**20:,.0f} MB free: free some space or write elsewhere'
+    return 'the disk had room when this was checked: see --debug for the full error'
 
 @contextlib.contextmanager
 def error_boundary(path=None, # the output being written, named in messages about the disk (see `friendly_error`)
