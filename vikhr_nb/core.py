@@ -14,7 +14,7 @@ import torch
 # %% auto #0
 __all__ = ['OUTPUT_RECORD', 'RECORD_FILES', 'VikhrError', 'friendly_error', 'error_boundary', 'cache_dir', 'check_overwrite',
            'clean_stale', 'atomic_dir', 'atomic_write', 'sha256_file', 'set_seed', 'get_device', 'get_dtype',
-           'cpu_bf16', 'native_bf16', 'get_logger', 'log', 'timed', 'safe_name', 'trust_remote_code']
+           'cpu_bf16', 'native_bf16', 'bf16_autocast', 'get_logger', 'log', 'timed', 'safe_name', 'trust_remote_code']
 
 # %% ../nbs/00_core.ipynb #061c8ce9
 class VikhrError(Exception):
@@ -249,6 +249,13 @@ def native_bf16(device, # a torch device, or its name ('cpu', 'cuda:0')
     return device.type == 'cpu' and _cpu_bf16_here()
 
 _cpu_bf16_here = functools.cache(cpu_bf16)  # /proc/cpuinfo is read once
+
+def bf16_autocast(device, # where the computation runs (a torch device or its name)
+                  on:bool|None=None, # True/False: force it; None: where `device` computes in bfloat16 natively (`native_bf16`)
+                 ):
+    "A `torch.autocast` context in bfloat16 for inference on `device` (float32 weights, bf16 matmuls), or one that does nothing."
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=native_bf16(device) if on is None else on)
 
 # %% ../nbs/00_core.ipynb #d95e4485
 class _StderrHandler(logging.StreamHandler):

@@ -150,7 +150,7 @@ def generation_speed(model, # a causal LM
             same = whole[:k] == tokenizer(prompts[i], add_special_tokens=False).input_ids
             ref = whole[k:] if same else tokenizer(references[i], add_special_tokens=False).input_ids  # a token across the boundary
             kw.update(max_new_tokens=len(ref), min_new_tokens=len(ref), prefix_allowed_tokens_fn=lambda b, ids: [ref[min(len(ids) - n0, len(ref) - 1)]])
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=native_bf16(dev) if bf16 is None else bf16): out = model.generate(**enc, **kw)
+        with bf16_autocast(dev, bf16): out = model.generate(**enc, **kw)
         return out[0, n0:]
     for i in range(min(warmup, len(prompts))): _gen(i)
     n_words = n_chars = n_tokens = 0; secs = 0.; samples = []

@@ -225,8 +225,7 @@ def chat(model, # a causal LM
     msgs = [{'role': 'user', 'content': prompt}] if isinstance(prompt, str) else prompt
     enc = tokenizer.apply_chat_template(msgs, add_generation_prompt=True, return_tensors='pt', return_dict=True).to(model.device)
     kwargs = {'do_sample': False, 'pad_token_id': tokenizer.pad_token_id, **kwargs}
-    with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=native_bf16(model.device) if bf16 is None else bf16):
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, **kwargs)
+    with bf16_autocast(model.device, bf16): out = model.generate(**enc, max_new_tokens=max_new_tokens, **kwargs)
     return tokenizer.decode(out[0, enc['input_ids'].shape[1]:], skip_special_tokens=True).strip()
 
 # %% ../nbs/02_models.ipynb #3940afc8
@@ -249,7 +248,7 @@ def chat_batch(model, # a causal LM
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # similar lengths share a batch: less padding
     out = [None] * len(ids)
     was_training = model.training; model.eval()
-    cast = torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=native_bf16(model.device) if bf16 is None else bf16)
+    cast = bf16_autocast(model.device, bf16)
     for b in range(0, len(order), batch_size):
         idx = order[b:b + batch_size]; L = max(len(ids[i]) for i in idx)
         input_ids = torch.full((len(idx), L), pad, dtype=torch.long); mask = torch.zeros_like(input_ids)
