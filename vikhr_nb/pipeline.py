@@ -97,9 +97,9 @@ class SftSettings:
 
 def _demo_sft() -> dict:
     # every weight at a low step size: the conversations teach the chat format, answering in the target language
-    # and copying; the self-calibration answers keep the original's English behaviour. From the same trained model,
-    # 96 steps against 48: real Russian answers 4 of 12 against 1, copy similarity 0.58 against 0.27, English real
-    # answers 11 of 12 against 7 (English answer bits per character 0.829 against 0.760).
+    # and copying; the self-calibration answers keep the original's English behaviour. 96 steps rather than 48:
+    # compare benchmarks/demo_sft48_report.md (48) with benchmarks/demo_float32_generation_report.md (96), both
+    # generated in float32.
     return dict(mode='full', train_rows='all', max_steps=96, batch_size=4, block_size=512, lr=1.5e-4, warmup_steps=2,
                 eval_data=[], replay_eval_data=[], save_every=48, tracker='none')
 
