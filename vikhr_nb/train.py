@@ -18,15 +18,15 @@ from accelerate import Accelerator, PartialState, DataLoaderConfiguration
 from accelerate.state import AcceleratorState
 from accelerate.utils import ProjectConfiguration, DistributedType
 from .core import *
-from .models import DEFAULT_MODEL, load_model, load_tokenizer, resolve_model
+from .models import DEFAULT_MODEL, load_model, load_tokenizer, resolve_model, swap_head, head_input, plain_head
 
 # %% auto #0
 __all__ = ['SAVE_DTYPES', 'TrainConfig', 'check_config', 'load_config', 'expand_stages', 'embedding_weights', 'prepare_model',
            'n_layers', 'lora_layer_ids', 'check_lora_targets', 'new_row_ids', 'freeze_old_rows', 'param_groups',
            'repeated', 'tokenize_and_pack', 'MixedBlocks', 'lm_loss', 'scored_targets', 'head_at', 'kl_to_reference',
-           'check_messages', 'format_conversation', 'tokenize_chat', 'chat_blocks', 'collate_rows', 'lr_multiplier',
-           'tiny_tokenizer', 'eval_chunks', 'evaluate', 'run_identity', 'latest_checkpoint', 'check_output_dir',
-           'save_checkpoint', 'train_stage', 'save_final_model', 'check_model_fit', 'train']
+           'head_loss', 'check_messages', 'format_conversation', 'tokenize_chat', 'chat_blocks', 'collate_rows',
+           'lr_multiplier', 'tiny_tokenizer', 'eval_chunks', 'evaluate', 'run_identity', 'latest_checkpoint',
+           'check_output_dir', 'save_checkpoint', 'train_stage', 'save_final_model', 'check_model_fit', 'train']
 
 # %% ../nbs/06_pretrain.ipynb #1674a196
 SAVE_DTYPES = ('float32', 'bfloat16', 'float16')
@@ -73,6 +73,7 @@ class TrainConfig:
     kl_weight:float = 0.0 # weight of KL(P_new || P_ref) against the frozen starting model (0: off)
     # --- run control
     mixed_precision:str = 'auto' # 'auto' (bf16/fp16 on GPUs, bf16 on CPUs that compute in it natively, else none), 'no', 'bf16' or 'fp16'
+    loss_chunk:int = 1024 # positions whose logits exist at once in the loss (`head_loss`: the same loss and gradients in less memory); 0: the full (batch, block, vocab) logits
     head_positions:str = 'scored' # conversations (labels given): 'scored' applies the output head only where the next token is scored, the answers (the same loss in less time and memory); 'all': at every position
     gradient_checkpointing:bool = False # recompute activations in the backward pass: less memory, ~30% more compute
     save_dtype:str = 'float32' # dtype of the saved model: 'float32', 'bfloat16' (half the size; what GPU models ship in) or 'float16'
@@ -169,6 +170,7 @@ def check_config(cfg:TrainConfig, # the configuration to check
     need(not cfg.lora_layers or cfg.mode == 'lora', f"lora_layers {cfg.lora_layers} picks the layers that get LoRA: it needs mode 'lora' (or set lora_layers: [])")
     need(cfg.data_format in ('text', 'chat'), f"data_format must be 'text' (raw text) or 'chat' (JSON Lines with a `messages` column), got {cfg.data_format!r}")
     need(cfg.pack or cfg.data_format == 'chat', "pack: false (one conversation per row) needs data_format 'chat'; text is always packed into blocks")
+    need(isinstance(cfg.loss_chunk, int) and cfg.loss_chunk >= 0, f'loss_chunk must be 0 (full logits) or a positive number of positions, got {cfg.loss_chunk!r}')
     need(cfg.head_positions in ('scored', 'all'), f"head_positions must be 'scored' or 'all', got {cfg.head_positions!r}")
     need(cfg.mixed_precision in ('auto', 'no', 'bf16', 'fp16'), f"mixed_precision must be 'auto', 'no', 'bf16' or 'fp16', got {cfg.mixed_precision!r}")
     need(cfg.stop_at_step is None or 1 <= cfg.stop_at_step <= cfg.max_steps, f"stop_at_step must be between 1 and max_steps, got {cfg.stop_at_step}")
@@ -408,6 +410,58 @@ def kl_to_reference(logits:torch.Tensor, # (B, T, V) predictions of the model be
     kl = (logp.exp() * (logp - ref_logp)).sum(-1)  # (B, T)
     return kl.mean() if attention_mask is None else (kl * attention_mask).sum() / attention_mask.sum()
 
+# %% ../nbs/06_pretrain.ipynb #44ee3bed
+class _ChunkedHeadLoss(torch.autograd.Function):
+    "[loss, ce, kl] of `head` applied to rows of hidden states, chunk by chunk; gradients taken in the forward, one chunk of logits at a time."
+    @staticmethod
+    def forward(ctx, h, target, ref_h, head, ref_head, kl_weight, chunk, *params):
+        # h (N, d) hidden states, target (N,) ids or -100, ref_h (N, d) the reference's hidden states at the same positions, or None
+        n_ce, n = (target != -100).sum().clamp(min=1), max(h.shape[0], 1)
+        wrt = ([h] if ctx.needs_input_grad[0] else []) + list(params)
+        gh, gp = torch.zeros_like(h), [torch.zeros_like(p) for p in params]
+        tot = torch.zeros(3, dtype=torch.float32, device=h.device)
+        for i in range(0, h.shape[0], chunk):
+            hc = h[i:i + chunk].detach().requires_grad_(ctx.needs_input_grad[0])
+            with torch.enable_grad():
+                logits = head(hc).float()  # (c, V): the only logits alive
+                ce = F.cross_entropy(logits, target[i:i + chunk], ignore_index=-100, reduction='sum') / n_ce
+                kl = torch.zeros((), device=h.device)
+                if ref_h is not None:
+                    with torch.no_grad(): ref_logp = F.log_softmax(ref_head(ref_h[i:i + chunk]).float(), -1)
+                    logp = F.log_softmax(logits, -1)
+                    kl = (logp.exp() * (logp - ref_logp)).sum() / n
+                loss = ce + kl_weight * kl
+            if loss.requires_grad:
+                g = torch.autograd.grad(loss, [hc] * ctx.needs_input_grad[0] + list(params), allow_unused=True)
+                if ctx.needs_input_grad[0]: gh[i:i + chunk] = g[0]; g = g[1:]
+                for acc, x in zip(gp, g):
+                    if x is not None: acc += x
+            tot += torch.stack([loss.detach(), ce.detach(), kl.detach()])
+        ctx.grads = (gh if ctx.needs_input_grad[0] else None, gp)
+        return tot
+
+    @staticmethod
+    def backward(ctx, g):  # g (3,): only the first entry, the loss, is differentiated (ce and kl are reported, not trained on)
+        gh, gp = ctx.grads
+        return (None if gh is None else gh * g[0]), None, None, None, None, None, None, *[x * g[0] for x in gp]
+
+@contextlib.contextmanager
+def head_loss(model, # a causal LM (unwrapped: the module whose `get_output_embeddings` is the head)
+              target:torch.Tensor, # (B, T) the id each position is scored on (`scored_targets`)
+              keep:torch.Tensor|None=None, # (B, T) bool: the positions that take part (None: all); KL is averaged over them
+              ref_hidden:torch.Tensor|None=None, # (B, T, d) a frozen reference's final hidden states on the same ids (`head_input`), for the KL term
+              ref_head=None, # the reference's output head (with `ref_hidden`)
+              kl_weight:float=0., # weight of KL(P_model || P_ref)
+              chunk:int=1024, # positions whose logits exist at once
+             ):
+    "Within the block the model returns `[loss, ce, kl]` as `.logits`: mean CE over scored positions + `kl_weight` × mean KL, with one chunk of logits at a time."
+    params = [p for p in model.get_output_embeddings().parameters() if p.requires_grad]
+    def fn(h, orig):
+        pick = (lambda x: x.flatten(0, 1)) if keep is None else (lambda x: x[keep])
+        return _ChunkedHeadLoss.apply(pick(h), pick(target), None if ref_hidden is None else pick(ref_hidden),
+                                      orig, ref_head, kl_weight, chunk, *params)
+    with swap_head(model, fn): yield
+
 # %% ../nbs/06_pretrain.ipynb #1343c643
 _ROLES = ('system', 'user', 'assistant')
 
@@ -571,7 +625,7 @@ def evaluate(accelerator, # the run's `Accelerator`
 
 # %% ../nbs/06_pretrain.ipynb #7629c572
 _NOT_IDENTITY = {'resume', 'overwrite', 'stop_at_step', 'tracker', 'progress', 'log_every', 'save_every', 'keep_checkpoints',
-                 'eval_every', 'eval_batch_size', 'eval_max_chars', 'eval_data', 'replay_eval_data', 'gradient_checkpointing', 'head_positions'}
+                 'eval_every', 'eval_batch_size', 'eval_max_chars', 'eval_data', 'replay_eval_data', 'gradient_checkpointing', 'head_positions', 'loss_chunk'}
 
 def run_identity(cfg:TrainConfig, # a run
                 ) -> dict:
@@ -777,21 +831,35 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
     loss_sum = torch.zeros(3, device=accelerator.device)  # (loss, ce, kl) summed over the micro-batches of one step
     t0, t_train, steps_timed, stopped = time.perf_counter(), 0.0, 0, False
     if step >= cfg.max_steps: train_dl = []  # resumed from the final checkpoint: only the model is left to save
+    net = accelerator.unwrap_model(model)                   # the module whose head `head_loss` / `head_at` reach
+    chunked = cfg.loss_chunk > 0 and plain_head(net) and not _sharded(accelerator)  # else the full (B, T, V) logits
+    ref_head = ref_model.get_output_embeddings() if ref_model is not None else None
     for batch in train_dl:                                  # an endless stream: we stop by counting steps
         input_ids = batch['input_ids']                      # (B, T)
         labels, attention_mask = batch.get('labels'), batch.get('attention_mask')  # (B, T) each, conversations only
         with accelerator.accumulate(model):                 # no gradient all-reduce until the last micro-batch
             target = scored_targets(input_ids, labels)      # (B, T): labels -100 off the answers and on padding
-            keep = target != -100 if labels is not None and ref_model is None and cfg.head_positions == 'scored' else None
-            with head_at(accelerator.unwrap_model(model), keep):
-                logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V), or (N, V) at `keep`
-            ce = F.cross_entropy(logits.float(), target[keep]) if logits.dim() == 2 else lm_loss(logits, input_ids, labels)
-            kl = torch.zeros((), device=ce.device)
-            if ref_model is not None:
-                with torch.no_grad(), accelerator.autocast():
-                    ref_logits = ref_model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V), no graph
-                kl = kl_to_reference(logits, ref_logits, attention_mask)
-            loss = ce + cfg.kl_weight * kl
+            if chunked:  # the loss without the full logits: the model returns [loss, ce, kl] (see `head_loss`)
+                ref_h = None
+                if ref_model is not None:
+                    with torch.no_grad(), accelerator.autocast(), head_input(ref_model):
+                        ref_h = ref_model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, d) final hidden states
+                keep = (attention_mask.bool() if attention_mask is not None else None) if ref_model is not None else \
+                       (target != -100 if cfg.head_positions == 'scored' else None)
+                with head_loss(net, target, keep, ref_h, ref_head, cfg.kl_weight, cfg.loss_chunk):
+                    lck = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (3,): loss, ce, kl
+                loss, ce, kl = lck[0], lck[1].detach(), lck[2].detach()
+            else:
+                keep = target != -100 if labels is not None and ref_model is None and cfg.head_positions == 'scored' else None
+                with head_at(net, keep):
+                    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V), or (N, V) at `keep`
+                ce = F.cross_entropy(logits.float(), target[keep]) if logits.dim() == 2 else lm_loss(logits, input_ids, labels)
+                kl = torch.zeros((), device=ce.device)
+                if ref_model is not None:
+                    with torch.no_grad(), accelerator.autocast():
+                        ref_logits = ref_model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V), no graph
+                    kl = kl_to_reference(logits, ref_logits, attention_mask)
+                loss = ce + cfg.kl_weight * kl
             accelerator.backward(loss)                      # divides by grad_accum_steps for us
             grad_norm = None
             if accelerator.sync_gradients and cfg.max_grad_norm > 0:
