@@ -19,6 +19,7 @@ _COMMANDS = [  # (module, registering function) in the order they appear in `vik
     ('vikhr_nb.data', '_data_cli'),
     ('vikhr_nb.models', '_model_cli'),
     ('vikhr_nb.tokenizer', '_tokenizer_cli'),
+    ('vikhr_nb.metrics', '_stats_cli', 'vikhr_nb.tokenizer'),  # a third entry: registered into that one's subcommands (`vikhr tokenizer stats`)
     ('vikhr_nb.embeddings', '_embed_cli'),
     ('vikhr_nb.train', '_train_cli'),
     ('vikhr_nb.lep', '_lep_cli'),
@@ -34,12 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--version', action='version', version=f'vikhr_nb {__version__}')
     p.add_argument('--debug', action='store_true', help='show the full traceback of an error instead of one line')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    for mod, fn in _COMMANDS:
+    groups = {}  # module -> the subcommands its registering function returned (for nested commands)
+    for mod, fn, *parent in _COMMANDS:
         try: m = importlib.import_module(mod)
         except ModuleNotFoundError as e:
             if e.name == mod: continue  # that stage is not written yet
             raise
-        if hasattr(m, fn): getattr(m, fn)(sub)
+        if not hasattr(m, fn) or (parent and parent[0] not in groups): continue
+        got = getattr(m, fn)(groups[parent[0]] if parent else sub)
+        if got is not None: groups[mod] = got
     return p
 
 # %% ../nbs/12_cli.ipynb #02500d8d

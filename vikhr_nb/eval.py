@@ -164,7 +164,7 @@ def generation_speeds(models:dict, # name -> (model, tokenizer): the models to c
                       bf16:bool|None=None, # generate under bfloat16 autocast, as `chat` does; None: where the device computes in it natively (`native_bf16`)
                       **gen_kwargs, # passed to `generate`
                      ) -> dict:
-    "Per model: words, characters and tokens per second of wall time after `prompts`, the time to the first token and per later token; the models take turns prompt by prompt."
+    "Per model: words, characters and tokens per second after `prompts` (steady: each later token at the median step; `*_wall`: raw wall time), the time to the first token and per later token; the models take turns prompt by prompt."
     if not prompts: raise VikhrError('no prompts to time generation on.')
     if references is not None and len(references) != len(prompts): raise VikhrError('give one reference continuation per prompt.')
     refs = references if references is not None else [None] * len(prompts)
@@ -180,10 +180,14 @@ def generation_speeds(models:dict, # name -> (model, tokenizer): the models to c
             a['n_words'] += len(text.split()); a['n_chars'] += len(text); a['n_tokens'] += len(new); a['seconds'] += secs
             a['first'].append(first); a['steps'] += steps; a['samples'].append(text)
     for n, (m, _) in models.items(): m.train(was[n])
-    return {n: {'words_per_s': a['n_words'] / a['seconds'], 'chars_per_s': a['n_chars'] / a['seconds'], 'tokens_per_s': a['n_tokens'] / a['seconds'],
-                'first_token_ms': 1000 * sum(a['first']) / len(a['first']),
-                'decode_ms_per_token': 1000 * statistics.median(a['steps']) if a['steps'] else None,
-                **{k: a[k] for k in ('seconds', 'n_words', 'n_chars', 'n_tokens', 'samples')}} for n, a in acc.items()}
+    def figures(a):
+        step = statistics.median(a['steps']) if a['steps'] else 0.
+        steady = sum(a['first']) + len(a['steps']) * step  # the wall time without the machine's stalls: each later token at the median step
+        return {'words_per_s': a['n_words'] / steady, 'chars_per_s': a['n_chars'] / steady, 'tokens_per_s': a['n_tokens'] / steady,
+                'words_per_s_wall': a['n_words'] / a['seconds'], 'tokens_per_s_wall': a['n_tokens'] / a['seconds'],
+                'first_token_ms': 1000 * sum(a['first']) / len(a['first']), 'decode_ms_per_token': 1000 * step if a['steps'] else None,
+                **{k: a[k] for k in ('seconds', 'n_words', 'n_chars', 'n_tokens', 'samples')}}
+    return {n: figures(a) for n, a in acc.items()}
 
 def generation_speed(model, # a causal LM
                      tokenizer, # its tokenizer

@@ -121,6 +121,13 @@ def token_viewer(tok_a, # the first tokenizer (e.g. the original)
     return W.VBox([box, W.HBox(outs)])
 
 # %% ../nbs/04_tokenizer_metrics.ipynb #a5b0ef7b
+def _stats_cli(tokenizer_actions): # the subcommands of `vikhr tokenizer` (`vikhr_nb.tokenizer._tokenizer_cli` returns them)
+    st = tokenizer_actions.add_parser('stats', help='characters/bytes per token, fertility, split words, vocabulary use')
+    st.add_argument('tokenizers', nargs='+', help='tokenizers: anything --base takes')
+    st.add_argument('--texts', nargs='+', required=True, help="text files or corpus specs; NAME=SPEC to name a text set")
+    st.add_argument('--json', action='store_true', help='print JSON rows instead of a table')
+    st.set_defaults(func=_stats_cmd)
+
 def _stats_cmd(a):
     texts = {}
     for spec in a.texts:

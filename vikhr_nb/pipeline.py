@@ -100,8 +100,9 @@ def _demo_sft() -> dict:
     # and copying; the self-calibration answers keep the original's English behaviour. 96 steps rather than 48:
     # compare benchmarks/demo_sft48_report.md (48) with benchmarks/demo_float32_generation_report.md (96), both
     # generated in float32.
+    # Activations are recomputed in the backward pass (gradient_checkpointing, as in the train stage below).
     return dict(mode='full', train_rows='all', max_steps=96, batch_size=4, block_size=512, lr=1.5e-4, warmup_steps=2,
-                eval_data=[], replay_eval_data=[], save_every=48, tracker='none')
+                eval_data=[], replay_eval_data=[], save_every=48, tracker='none', gradient_checkpointing=True)
 
 def _demo_train() -> dict:
     # every weight (Vikhr style), the embedding rows at a quarter of the body's step size so the fitted head is kept,
@@ -111,8 +112,12 @@ def _demo_train() -> dict:
     # A quarter of the Russian documents are followed by themselves (`repeat_share`): from the same start, 32 steps
     # took the held-out words used before in the text from 1.79 to 1.58 bits per character (the rest 2.67 either way).
     # The evaluation stage scores the model, so no evaluation during training.
+    # Activations are recomputed in the backward pass: the same result (it is not part of a run's identity) in 2.3 GB less
+    # memory, and on this 2-core VM no slower (benchmarks/bench_train_cpu.txt: 4.91 GB and 5.30 s per step median with it,
+    # 7.18 GB and 6.83 s without; allocating fresh activation memory costs about what recomputing them does).
     return dict(mode='full', train_rows='all', max_steps=32, batch_size=8, block_size=256, lr=4e-4, embedding_lr=1e-4,
-                warmup_steps=4, replay_ratio=0.2, repeat_share=0.25, eval_data=[], replay_eval_data=[], save_every=16, tracker='tensorboard')
+                warmup_steps=4, replay_ratio=0.2, repeat_share=0.25, eval_data=[], replay_eval_data=[], save_every=16, tracker='tensorboard',
+                gradient_checkpointing=True)
 
 @dataclass
 class PipelineConfig:
@@ -646,7 +651,7 @@ def eval_models(cfg:PipelineConfig, # the run: `cfg.model` is the original, `cfg
         fr = generation_speeds(pair, prompts, max_new_tokens=e.max_new_tokens)  # whatever each model writes
         L = cfg.language
         for st in pair:
-            rep['speed'][st] = {f'{L}_words_per_s': sp[st]['words_per_s'], f'{L}_chars_per_s': sp[st]['chars_per_s'], f'{L}_tokens_per_s': sp[st]['tokens_per_s'],
+            rep['speed'][st] = {f'{L}_words_per_s': sp[st]['words_per_s'], f'{L}_words_per_s_wall': sp[st]['words_per_s_wall'], f'{L}_chars_per_s': sp[st]['chars_per_s'], f'{L}_tokens_per_s': sp[st]['tokens_per_s'],
                                 f'{L}_first_token_ms': sp[st]['first_token_ms'], f'{L}_decode_ms_per_token': sp[st]['decode_ms_per_token'],
                                 f'{L}_tokens': sp[st]['n_tokens'], f'{L}_free_words_per_s': fr[st]['words_per_s'],
                                 f'{L}_free_tokens_per_s': fr[st]['tokens_per_s'], 'free_sample': fr[st]['samples'][0]}

@@ -581,11 +581,7 @@ def _tokenizer_cli(sub):
     a.add_argument('--all-tokens', action='store_true', help='extend without --keep: also add tokens without a target letter '
                    '(by default only tokens holding a letter outside ASCII, of --script if given, so the original language tokenizes as before)')
     a.set_defaults(func=_adapt_cmd)
-    st = s.add_parser('stats', help='characters/bytes per token, fertility, split words, vocabulary use')
-    st.add_argument('tokenizers', nargs='+', help='tokenizers: anything --base takes')
-    st.add_argument('--texts', nargs='+', required=True, help="text files or corpus specs; NAME=SPEC to name a text set")
-    st.add_argument('--json', action='store_true', help='print JSON rows instead of a table')
-    st.set_defaults(func=lambda a: __import__('vikhr_nb.metrics', fromlist=['_stats_cmd'])._stats_cmd(a))
+    return s  # `vikhr tokenizer stats` is added to it by `vikhr_nb.metrics`, where the measuring lives
 
 def _record(a, command):
     "What `vikhr_output.json` says about an output directory: the command and its arguments."

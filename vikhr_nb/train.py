@@ -418,7 +418,7 @@ class _ChunkedHeadLoss(torch.autograd.Function):
         # h (N, d) hidden states, target (N,) ids or -100, ref_h (N, d) the reference's hidden states at the same positions, or None
         n_ce, n = (target != -100).sum().clamp(min=1), max(h.shape[0], 1)
         wrt = ([h] if ctx.needs_input_grad[0] else []) + list(params)
-        gh, gp = torch.zeros_like(h), [torch.zeros_like(p) for p in params]
+        gh, gp = torch.zeros_like(h), [None] * len(params)  # a head-sized buffer per trained weight, owned from the first chunk on
         tot = torch.zeros(3, dtype=torch.float32, device=h.device)
         for i in range(0, h.shape[0], chunk):
             hc = h[i:i + chunk].detach().requires_grad_(ctx.needs_input_grad[0])
@@ -434,16 +434,18 @@ class _ChunkedHeadLoss(torch.autograd.Function):
             if loss.requires_grad:
                 g = torch.autograd.grad(loss, [hc] * ctx.needs_input_grad[0] + list(params), allow_unused=True)
                 if ctx.needs_input_grad[0]: gh[i:i + chunk] = g[0]; g = g[1:]
-                for acc, x in zip(gp, g):
-                    if x is not None: acc += x
+                for j, x in enumerate(g):
+                    if x is not None: gp[j] = x if gp[j] is None else gp[j].add_(x)
             tot += torch.stack([loss.detach(), ce.detach(), kl.detach()])
-        ctx.grads = (gh if ctx.needs_input_grad[0] else None, gp)
+        ctx.grads = (gh if ctx.needs_input_grad[0] else None, [torch.zeros_like(p) if x is None else x for p, x in zip(params, gp)])
         return tot
 
     @staticmethod
     def backward(ctx, g):  # g (3,): only the first entry, the loss, is differentiated (ce and kl are reported, not trained on)
         gh, gp = ctx.grads
-        return (None if gh is None else gh * g[0]), None, None, None, None, None, None, *[x * g[0] for x in gp]
+        s = g[0]
+        if s.item() != 1.0: gh, gp = (None if gh is None else gh * s), [x * s for x in gp]  # 1 unless the loss was scaled (fp16, accumulation)
+        return gh, None, None, None, None, None, None, *gp
 
 @contextlib.contextmanager
 def head_loss(model, # a causal LM (unwrapped: the module whose `get_output_embeddings` is the head)
@@ -975,10 +977,9 @@ def train(cfg:TrainConfig|dict|str|os.PathLike, # a config, a dict of its fields
 
 # %% ../nbs/06_pretrain.ipynb #44246c7c
 def _field_help() -> dict:
-    "Each `TrainConfig` field's trailing comment, read from its source: the comments are the flags' help."
-    import inspect, re
-    src = inspect.getsource(TrainConfig)
-    return {m[1]: m[2].strip() for m in re.finditer(r'^\s+(\w+):[^#\n]*#(.*)$', src, re.M)}
+    "Each `TrainConfig` field's trailing comment (fastcore's `docments`): the comments are the flags' help."
+    from fastcore.docments import docments
+    return {k: v for k, v in docments(TrainConfig).items() if k != 'return' and v}
 
 def _add_config_flags(p:argparse.ArgumentParser):
     "One flag per `TrainConfig` field (except `stages`), defaulting to 'not given' so that only given flags override the file."
