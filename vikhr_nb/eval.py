@@ -133,7 +133,7 @@ class _Clock:
         if self.dev.type == 'cuda': torch.cuda.synchronize()
         self.t.append(time.perf_counter()); return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
-def _timed_generation(model, tokenizer, prompt, reference, max_new_tokens, bf16, gen_kwargs, timed=True):
+def _timed_generation(model, tokenizer, prompt, reference, max_new_tokens, bf16, gen_kwargs):
     "One greedy generation after `prompt` (forced to `reference`'s tokens when given): (new ids, wall seconds, seconds to the first token, seconds per later step)."
     from transformers import StoppingCriteriaList
     dev = next(model.parameters()).device
