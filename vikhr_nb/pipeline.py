@@ -99,7 +99,7 @@ def _demo_sft() -> dict:
     # every weight at a low step size: the conversations teach the chat format, answering in the target language
     # and copying; the self-calibration answers keep the original's English behaviour. 96 steps rather than 48:
     # compare benchmarks/demo_sft48_report.md (48) with benchmarks/demo_float32_generation_report.md (96), both
-    # generated in float32.
+    # generated in float32. 96 copy examples (SftSettings.copy_examples) rather than 288: benchmarks/demo_copy288_report.md.
     # Activations are recomputed in the backward pass (gradient_checkpointing, as in the train stage below).
     return dict(mode='full', train_rows='all', max_steps=96, batch_size=4, block_size=512, lr=1.5e-4, warmup_steps=2,
                 eval_data=[], replay_eval_data=[], save_every=48, tracker='none', gradient_checkpointing=True)
