@@ -102,6 +102,9 @@ def test_bad_configs_fail_before_any_compute(tmp_path):
     with pytest.raises(VikhrError, match='unknown setting'): load_pipeline_config({'epochs': 3})
     with pytest.raises(VikhrError, match='too small'): load_pipeline_config({'tokenizer': {'vocab_size': 10}})
     with pytest.raises(VikhrError, match='does not exist'): load_pipeline_config(tmp_path/'nope.yaml')
+    with pytest.raises(VikhrError, match='not a device name'): load_pipeline_config({'device': 'gpu'})
+    if not torch.cuda.is_available():
+        with pytest.raises(VikhrError, match='CUDA device'): load_pipeline_config({'device': 'cuda'})
     r = run_vikhr('adapt', tmp_path/'nope.yaml')
     assert r.returncode == 2 and 'does not exist' in r.stderr and 'Traceback' not in r.stderr
 

@@ -13,9 +13,9 @@ import torch
 
 # %% auto #0
 __all__ = ['OUTPUT_RECORD', 'RECORD_FILES', 'VikhrError', 'friendly_error', 'error_boundary', 'cache_dir', 'check_overwrite',
-           'clean_stale', 'atomic_dir', 'atomic_write', 'sha256_file', 'set_seed', 'get_device', 'get_dtype',
-           'cpu_bf16', 'native_bf16', 'bf16_autocast', 'get_logger', 'log', 'timed', 'release_memory', 'safe_name',
-           'trust_remote_code']
+           'clean_stale', 'atomic_dir', 'atomic_write', 'sha256_file', 'set_seed', 'get_device', 'check_device',
+           'get_dtype', 'cpu_bf16', 'native_bf16', 'bf16_autocast', 'get_logger', 'log', 'timed', 'release_memory',
+           'safe_name', 'trust_remote_code']
 
 # %% ../nbs/00_core.ipynb #061c8ce9
 class VikhrError(Exception):
@@ -207,10 +207,25 @@ def set_seed(seed:int=0, # the seed for python, numpy and torch
 def get_device(device:str|None=None, # 'cpu', 'cuda', 'cuda:1', 'mps' or None for the best available
               ) -> torch.device:
     "The requested device, or the best one available."
-    if device: return torch.device(device)
+    if device: check_device(device); return torch.device(device)
     if torch.cuda.is_available(): return torch.device('cuda')
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
+
+# %% ../nbs/00_core.ipynb #ad5c29f7
+def check_device(device:str|None, # a device name ('cpu', 'cuda', 'cuda:1', 'mps'), or None for the best available
+                 where:str='device', # named in the error message
+                ):
+    "A clear error, before any work starts, for a device name torch does not know or a device this machine does not have."
+    if device is None: return
+    hint = "use 'cpu', 'cuda', 'cuda:N', 'mps' or null (the best available)"
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError): raise VikhrError(f'{where}: {device!r} is not a device name: {hint}') from None
+    if d.type == 'cuda' and (not torch.cuda.is_available() or (d.index or 0) >= torch.cuda.device_count()):
+        raise VikhrError(f'{where}: {device!r} asked for, but torch sees {torch.cuda.device_count()} CUDA device(s) here: {hint}')
+    if d.type == 'mps' and not (getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available()):
+        raise VikhrError(f'{where}: {device!r} asked for, but this machine has no MPS device: {hint}')
+    if d.type not in ('cpu', 'cuda', 'mps'): raise VikhrError(f'{where}: {device!r}: models run on cpu, cuda or mps here: {hint}')
 
 # %% ../nbs/00_core.ipynb #47aa0af2
 _dtypes = {'float32': torch.float32, 'fp32': torch.float32, 'float16': torch.float16, 'fp16': torch.float16,

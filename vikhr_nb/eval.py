@@ -572,7 +572,13 @@ def _speed_markdown(report):
             if c.get('heldout_compression') else '')
     return (f"\nSame-text generation, {c['prompts']} prompts and {c['reference_chars']:,} characters of reference text: the {c['stage']} model writes "
             f"**{c['measured']:.2f}×** the words per second of the original. Expected: {c['expected']:.2f}× = {c['speed_text_compression']:.2f}× fewer tokens "
-            f"for the same text × {c['per_token_cost_ratio']:.2f} (the original's milliseconds per decoded token ÷ the adapted model's){held}.\n")
+            f"for the same text × {c['per_token_cost_ratio']:.2f} (the original's milliseconds per decoded token ÷ the adapted model's){held}.{_device_note(report)}\n")
+
+def _device_note(report):
+    d = report.get('device')
+    if not d: return ''
+    how = 'generating under bfloat16 autocast' if d.get('bf16_autocast') else f"computing in {d.get('weights')}"
+    return f" Both models were timed on {d['device']}, with {d.get('weights')} weights, {how}."
 
 # %% ../nbs/09_eval.ipynb #9728baee
 def plot_report(report:dict, # the run's figures

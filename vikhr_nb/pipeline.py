@@ -130,6 +130,7 @@ class PipelineConfig:
     replay_language:str = 'en' # the model's original language
     replay_script:str|None = 'Latin' # its script
     seed:int = 0 # one seed for every stage
+    device:str|None = None # where the head fit, the self-calibration answers and the evaluation run: None for the best available (a GPU where there is one, `get_device`), or 'cpu', 'cuda:1', ... (training places itself: accelerate)
     data:DataSettings = field(default_factory=DataSettings)
     tokenizer:TokenizerSettings = field(default_factory=TokenizerSettings)
     embeddings:EmbeddingSettings = field(default_factory=EmbeddingSettings)
@@ -209,6 +210,7 @@ def check_pipeline_config(cfg:PipelineConfig, # the run
         for n in names: safe_name(n, f'{where}: {sec} key')  # each becomes a file name
     if cfg.lep.method not in ('swap', 'overlap', 'conversion'): raise VikhrError(f"{where}: lep.method must be 'swap', 'overlap' or 'conversion', got {cfg.lep.method!r}")
     if cfg.lep.ridge < 0: raise VikhrError(f'{where}: lep.ridge must be 0 or more')
+    check_device(cfg.device, f'{where}: device')
     for k in ('self_calibration', 'calibration_tokens', 'copy_examples'):
         if getattr(cfg.sft, k) < 0: raise VikhrError(f'{where}: sft.{k} must be 0 or more')
     for k in ('chat_items', 'chat_answer_chars', 'chat_prompts', 'copy_texts', 'copy_chars', 'chat_max_new_tokens', 'chat_max_items'):
@@ -490,7 +492,7 @@ def embeddings_stage(cfg:PipelineConfig, out:Path, tok_dir:Path, data_dir:Path) 
     from vikhr_nb.tokenizer import load_mapping
     from vikhr_nb.embeddings import resize_embeddings, save_adapted_model, fit_head_rows
     from transformers import AutoTokenizer
-    model, old_tok = load_model(cfg.model)
+    model, old_tok = load_model(cfg.model, device=get_device(cfg.device))
     new_tok = AutoTokenizer.from_pretrained(tok_dir)
     mapping = load_mapping(tok_dir)
     e = cfg.embeddings
@@ -544,7 +546,7 @@ def calibration_data(cfg:PipelineConfig, # the run
         prompts = read_jsonl(data_dir/'prompts.jsonl')
         words = _lexicons(cfg, data_dir)  # an answer in invented words is no lesson
         with timed('self-calibration: the instruct model answers the prompts'):
-            model, tok = load_model(cfg.lep.instruct or cfg.model)
+            model, tok = load_model(cfg.lep.instruct or cfg.model, device=get_device(cfg.device))
             for lang in dict.fromkeys(p['lang'] for p in prompts):
                 ps = [p['prompt'] for p in prompts if p['lang'] == lang][:s.self_calibration]
                 kept, stats = self_calibration(model, tok, ps, max_new_tokens=s.calibration_tokens, script=_script_of(cfg, lang),
@@ -630,10 +632,12 @@ def eval_models(cfg:PipelineConfig, # the run: `cfg.model` is the original, `cfg
     # a real answer is written in words of its language: those of the training text the data stage kept
     words = _lexicons(cfg, data_dir) if chat else {}
     last = stages[-1][0]
+    dev = get_device(cfg.device)
+    rep['device'] = {'device': str(dev), 'weights': str(get_dtype(None, dev)).removeprefix('torch.'), 'bf16_autocast': native_bf16(dev)}  # as `load_model` loads; generation under bf16 autocast where native
     if chat: rep['chat'] = {}
     for st, src in stages:
         with timed(f'evaluating the {st} model'):
-            model, tok = load_model(src)
+            model, tok = load_model(src, device=dev)
             for l, texts in heldout.items():
                 r = bits_per_char(model, tok, texts, block_size=e.block_size, batch_size=e.batch_size, by_repeat=True)
                 rep['bpc'].setdefault(st, {})[l] = r['bpc']; rep['bpb'].setdefault(st, {})[l] = r['bpb']
@@ -646,7 +650,7 @@ def eval_models(cfg:PipelineConfig, # the run: `cfg.model` is the original, `cfg
                 for name, items in tasks.items(): rep['mc'].setdefault(st, {})[name] = mc_accuracy(model, tok, items)
             del model, tok; release_memory()  # before the next model loads
     with timed('timing generation, the original and the last model taking turns'):
-        pair = {'original': load_model(cfg.model), 'final' if last == 'final' else 'adapted': load_model(dict(stages)[last])}
+        pair = {'original': load_model(cfg.model, device=dev), 'final' if last == 'final' else 'adapted': load_model(dict(stages)[last], device=dev)}
         sp = generation_speeds(pair, prompts, references=refs)  # the same held-out text for both models
         fr = generation_speeds(pair, prompts, max_new_tokens=e.max_new_tokens)  # whatever each model writes
         L = cfg.language
@@ -745,12 +749,14 @@ def evaluate(model:str, # the model to measure: a directory (or alias, hub id) w
              out:str|os.PathLike, # where the data, the report and its plots go
              cfg=None, # a `PipelineConfig`, YAML file or dict whose data and eval sections are used (None: the demo's)
              chat:bool|None=None, # measure chat quality (None: as the config says); False for base models without a chat template
+             device:str|None=None, # where the models run (None: as the config says, by default the best available)
             ) -> dict:
     "The evaluation stage's report for `model` beside `original`, on the held-out data of `cfg`: `out/report.json` and `out/report.md`."
     from vikhr_nb.models import load_tokenizer
     with error_boundary(out):
         cfg = load_pipeline_config(cfg, out_dir=str(out), model=str(original))
         if chat is not None: cfg = replace(cfg, eval=replace(cfg.eval, chat=chat))
+        if device is not None: check_device(device, '--device'); cfg = replace(cfg, device=device)
         out = Path(out)
         load_tokenizer(str(original)); new_tok = load_tokenizer(str(model))  # a missing model fails here, before any work
         if cfg.eval.chat and new_tok.chat_template is None:
@@ -785,7 +791,8 @@ def _eval_cli(sub):
     p.add_argument('--out', required=True, help='output directory: the data stage, the report and its plots')
     p.add_argument('--config', help="a pipeline YAML whose data and eval sections say what to measure (default: the demo's)")
     p.add_argument('--no-chat', action='store_true', help='skip the chat measurements (for a base model without a chat template)')
-    p.set_defaults(func=lambda a: _print_report(a.out) if evaluate(a.model, a.original, a.out, a.config, chat=False if a.no_chat else None) else 0)
+    p.add_argument('--device', help="where the models run: cpu, cuda, cuda:N, mps (default: the config's device, the best available)")
+    p.set_defaults(func=lambda a: _print_report(a.out) if evaluate(a.model, a.original, a.out, a.config, chat=False if a.no_chat else None, device=a.device) else 0)
 
 # %% ../nbs/10_pipeline.ipynb #54437345
 if __name__ == '__main__' and '__file__' in globals():  # `python -m vikhr_nb.pipeline`, `accelerate launch -m vikhr_nb.pipeline CONFIG.yaml`
