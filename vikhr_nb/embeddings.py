@@ -395,12 +395,15 @@ def head_states(model, # a causal LM whose logits are its output head applied to
                ) -> tuple[torch.Tensor, torch.Tensor]:
     "The hidden states the output head reads, (N, dim) float32, and the token that follows each, (N,): the frozen model reading `texts`."
     ctx = context_token_id(tokenizer)
-    encs = [e.ids[:max_len - 1] for e in tokenizer.backend_tokenizer.encode_batch(read_texts(texts), add_special_tokens=False)]
-    order = torch.randperm(len(encs), generator=torch.Generator().manual_seed(seed)).tolist()
-    seqs, n = [], 0
-    for i in order:
+    texts = read_texts(texts)
+    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed)).tolist()
+    seqs, n, step = [], 0, 256
+    for b in range(0, len(order), step):  # the texts are sampled first and only those are tokenized: the cost follows max_tokens, not the corpus
         if n >= max_tokens: break
-        if encs[i]: seqs.append([ctx] + encs[i]); n += len(encs[i])
+        encs = tokenizer.backend_tokenizer.encode_batch([texts[i] for i in order[b:b + step]], add_special_tokens=False)
+        for e in encs:
+            if n >= max_tokens: break
+            if ids := e.ids[:max_len - 1]: seqs.append([ctx] + ids); n += len(ids)
     if not seqs: raise VikhrError('no text to read: the corpus for the head fit is empty.')
     seqs.sort(key=len, reverse=True)  # similar lengths share a batch: less padding
     dec, head = model.get_decoder(), model.get_output_embeddings()
