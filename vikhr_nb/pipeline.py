@@ -17,7 +17,7 @@ __all__ = ['STAGE_RECORD', 'DataSettings', 'TokenizerSettings', 'EmbeddingSettin
            'PipelineConfig', 'load_pipeline_config', 'config_dict', 'check_pipeline_config', 'check_model_settings',
            'fingerprint', 'stage_done', 'peak_memory', 'run_stage', 'read_jsonl', 'cut_text', 'speed_texts',
            'data_stage', 'tokenizer_stage', 'embeddings_stage', 'train_stage', 'lep_stage', 'calibration_data',
-           'sft_stage', 'eval_stage', 'eval_models', 'adapt', 'evaluate']
+           'sft_stage', 'eval_stage', 'eval_models', 'wait_for_main', 'adapt', 'evaluate']
 
 # %% ../nbs/10_pipeline.ipynb #f43b42fe
 @dataclass
@@ -130,6 +130,7 @@ class PipelineConfig:
     replay_language:str = 'en' # the model's original language
     replay_script:str|None = 'Latin' # its script
     seed:int = 0 # one seed for every stage
+    dist_timeout:int = 1800 # seconds a process may wait for the others inside one collective operation (torch.distributed's process-group timeout) when several run; work only the main process does (data, tokenizer, embeddings, the calibration answers, eval) does not count: the others wait for its output files
     device:str|None = None # where the head fit, the self-calibration answers and the evaluation run: None for the best available (a GPU where there is one, `get_device`), or 'cpu', 'cuda:1', ... (training places itself: accelerate)
     data:DataSettings = field(default_factory=DataSettings)
     tokenizer:TokenizerSettings = field(default_factory=TokenizerSettings)
@@ -210,6 +211,7 @@ def check_pipeline_config(cfg:PipelineConfig, # the run
         for n in names: safe_name(n, f'{where}: {sec} key')  # each becomes a file name
     if cfg.lep.method not in ('swap', 'overlap', 'conversion'): raise VikhrError(f"{where}: lep.method must be 'swap', 'overlap' or 'conversion', got {cfg.lep.method!r}")
     if cfg.lep.ridge < 0: raise VikhrError(f'{where}: lep.ridge must be 0 or more')
+    if cfg.dist_timeout <= 0: raise VikhrError(f'{where}: dist_timeout must be a positive number of seconds')
     check_device(cfg.device, f'{where}: device')
     for k in ('self_calibration', 'calibration_tokens', 'copy_examples'):
         if getattr(cfg.sft, k) < 0: raise VikhrError(f'{where}: sft.{k} must be 0 or more')
@@ -585,6 +587,7 @@ def sft_stage(cfg:PipelineConfig, out:Path, data_dir:Path, state=None,
             out.mkdir(parents=True, exist_ok=True)
             write_conversations(data, convs)
             with atomic_write(rec) as f: json.dump(res | {'fingerprint': fp}, f, indent=1)
+    else: wait_for_main(lambda: data.exists() and rec.exists() and json.loads(rec.read_text()).get('fingerprint') == fp, 'the calibration data')
     if state is not None: state.wait_for_everyone()
     r = sft(_sft_fields(cfg, out.parent))
     if r.get('stopped'): raise VikhrError(f'calibration stopped at step {r.get("step")} (stop_at_step): run again to resume')
@@ -665,11 +668,25 @@ def eval_models(cfg:PipelineConfig, # the run: `cfg.model` is the original, `cfg
     return {'report': str(out/'report.json')}
 
 # %% ../nbs/10_pipeline.ipynb #e330cb1f
-def _distributed():
+def _distributed(timeout:int=1800):
     if int(os.environ.get('WORLD_SIZE', '1')) > 1:
+        from datetime import timedelta
         from accelerate import PartialState
-        return PartialState(cpu=bool(os.environ.get('ACCELERATE_USE_CPU')) or not __import__('torch').cuda.is_available())
+        return PartialState(cpu=bool(os.environ.get('ACCELERATE_USE_CPU')) or not __import__('torch').cuda.is_available(),
+                            timeout=timedelta(seconds=timeout))
     return None
+
+def wait_for_main(done, # a function: True once the main process's output is complete (it may raise, e.g. on another configuration's output)
+                  what:str, # named in the log
+                  poll:float=1.0, # seconds between looks
+                  every:float=300.0, # seconds between log lines while waiting
+                 ):
+    "On a process other than the main one: wait, without any collective operation and so without its timeout, until `done()`."
+    t0 = last = time.monotonic()
+    while not done():
+        time.sleep(poll)
+        if time.monotonic() - last >= every:
+            last = time.monotonic(); log(f'waiting for the main process: {what} ({last - t0:,.0f} s so far)')
 
 def adapt(cfg=None, # a `PipelineConfig`, a YAML file, a dict, or None for the demo
           **overrides, # top-level fields to replace (e.g. out_dir='runs/x')
@@ -686,7 +703,7 @@ def _data_fingerprint(cfg:PipelineConfig) -> str:
 
 def _adapt(cfg:PipelineConfig) -> dict:
     set_seed(cfg.seed)
-    out = Path(cfg.out_dir); state = _distributed()
+    out = Path(cfg.out_dir); state = _distributed(cfg.dist_timeout)
     main = state is None or state.is_main_process
     d = config_dict(cfg)
     fps = {}
@@ -701,6 +718,7 @@ def _adapt(cfg:PipelineConfig) -> dict:
                               [fps['sft'] if cfg.sft.enabled else fps['lep'] if cfg.lep.instruct else fps['train']])
     def on_main(name, fn, **kw):
         if main: res = run_stage(name, out/name, fps[name], fn, **kw)
+        else: wait_for_main(lambda: stage_done(out/name, fps[name]), f'stage {name}')
         if state is not None: state.wait_for_everyone()
         return res if main else None
     def resumable(name, fn):  # a stage every process runs, checkpointing into its directory: its record is written last

@@ -738,12 +738,18 @@ def _hparams(cfg):
     return {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v) for k, v in asdict(cfg).items()}
 
 # %% ../nbs/06_pretrain.ipynb #011a61b4
+def _end_training(accelerator, own_group:bool):
+    "Finish the trackers; destroy the process group only if this call created it (`end_training` always does)."
+    if own_group: accelerator.end_training(); return
+    for t in accelerator.trackers: t.finish()
+
 def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
                ) -> dict:
     "Train one stage with `accelerate`; returns the final model directory, the step count and the metrics."
     out = Path(cfg.output_dir); ckpt_dir = out/'checkpoints'; model_dir = out/'model'
     # -- 1. the accelerator
     AcceleratorState._reset_state()  # forget an earlier call's settings (a notebook may change mixed precision); the process group stays
+    own_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())  # a caller's (the pipeline's) group outlives this call
     accelerator = Accelerator(
         cpu=_use_cpu(cfg), mixed_precision=_mixed_precision(cfg), gradient_accumulation_steps=cfg.grad_accum_steps,
         log_with=None if cfg.tracker == 'none' else cfg.tracker,
@@ -892,10 +898,10 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
     res = {'model_dir': None, 'step': step, 'stopped': stopped, 'history': history, 'trained_parameters': n_trained, 'num_processes': P,
            'mixed_precision': accelerator.mixed_precision, 'tokens_per_s': steps_timed * tokens_per_step / max(t_train, 1e-9)}
     if stopped:
-        accelerator.end_training(); log(f'stopped at step {step}: run again to resume'); return res
+        _end_training(accelerator, own_group); log(f'stopped at step {step}: run again to resume'); return res
     # -- 6. the final model, plain transformers
     save_final_model(accelerator, model, tokenizer, model_dir, cfg, {k: v for k, v in res.items() if k != 'history'})
-    accelerator.end_training()
+    _end_training(accelerator, own_group)
     return {**res, 'model_dir': str(model_dir)}
 
 # %% ../nbs/06_pretrain.ipynb #832032f2
