@@ -14,8 +14,8 @@ import torch
 # %% auto #0
 __all__ = ['OUTPUT_RECORD', 'RECORD_FILES', 'VikhrError', 'friendly_error', 'error_boundary', 'cache_dir', 'check_overwrite',
            'clean_stale', 'atomic_dir', 'atomic_write', 'sha256_file', 'set_seed', 'get_device', 'check_device',
-           'get_dtype', 'cpu_bf16', 'native_bf16', 'bf16_autocast', 'get_logger', 'log', 'timed', 'release_memory',
-           'safe_name', 'trust_remote_code']
+           'get_dtype', 'cpu_bf16', 'native_bf16', 'bf16_autocast', 'get_logger', 'log', 'timed', 'track',
+           'release_memory', 'safe_name', 'trust_remote_code']
 
 # %% ../nbs/00_core.ipynb #061c8ce9
 class VikhrError(Exception):
@@ -313,6 +313,28 @@ def timed(what:str='', # label to log; empty to stay silent
         dt = time.perf_counter() - t0
         if out is not None: out[what] = dt
         if what: log(f'{what}: {dt:.2f}s')
+
+# %% ../nbs/00_core.ipynb #1bb88142
+def track(it, # an iterable
+          desc:str, # what is being done, for the bar or the log line
+          total:int|None=None, # its length (default: `len(it)` where it has one)
+          enabled:bool=True, # False: no bar and no lines
+          every:float=30.0, # seconds between log lines where there is no terminal
+         ):
+    "Iterate `it` with a tqdm bar in a terminal or notebook, and elsewhere (a log file, CI) a log line every `every` seconds saying how much is done and the time left."
+    if total is None and hasattr(it, '__len__'): total = len(it)
+    if not enabled: yield from it; return
+    if sys.stderr.isatty() or 'ipykernel' in sys.modules:
+        from tqdm.auto import tqdm
+        yield from tqdm(it, total=total, desc=desc, leave=False); return
+    t0 = last = time.monotonic()
+    for i, x in enumerate(it):
+        yield x
+        now = time.monotonic()
+        if now - last >= every:
+            last, done = now, i + 1
+            left = f', about {(now - t0) / done * (total - done):,.0f} s left' if total else ''
+            log(f"{desc}: {done:,}{f'/{total:,}' if total else ''} in {now - t0:,.0f} s{left}")
 
 # %% ../nbs/00_core.ipynb #5cb716ec
 def release_memory():

@@ -10,7 +10,6 @@ import json, time
 from pathlib import Path
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from .core import *
 from .models import load_model, load_tokenizer, check_model_tokenizer, DEFAULT_MODEL
 from .eval import context_token_id
@@ -416,7 +415,7 @@ def head_states(model, # a causal LM whose logits are its output head applied to
                              f'the head fit does not support it; initialize without it.')
         H, T = [], []
         cast = bf16_autocast(dev, bf16)  # reading faster on a CPU with bf16 instructions; the fit itself runs in float32
-        for b in tqdm(range(0, len(seqs), batch_size), disable=not progress, desc='reading', leave=False):
+        for b in track(range(0, len(seqs), batch_size), 'head fit: reading the texts', enabled=progress):
             chunk = seqs[b:b + batch_size]; L = max(map(len, chunk))
             ids = torch.full((len(chunk), L), ctx, dtype=torch.long); mask = torch.zeros_like(ids)
             for j, s in enumerate(chunk): ids[j, :len(s)] = torch.tensor(s); mask[j, :len(s)] = 1
@@ -467,7 +466,7 @@ def fit_head_rows(model, # a causal LM, changed in place (its output head, which
     steps = 0
     for _ in range(epochs):
         perm = torch.randperm(len(T), generator=g).to(T.device)
-        for s in tqdm(range(0, len(T), batch_size), disable=not progress, desc='fitting', leave=False):
+        for s in track(range(0, len(T), batch_size), 'head fit: fitting the rows', enabled=progress):
             ix = perm[s:s + batch_size]
             loss = F.cross_entropy(logits(H[ix]), T[ix]) + reg * (P - start).pow(2).sum(1).mean()
             opt.zero_grad(); loss.backward(); opt.step(); steps += 1

@@ -10,7 +10,6 @@ import math, json, time, inspect, re, difflib, statistics
 from pathlib import Path
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from .core import *
 from .models import token_nll
 
@@ -74,7 +73,7 @@ def nll_totals(model, # a causal LM
     dev = next(model.parameters()).device
     was_training = model.training; model.eval()
     nll, n_tok = 0., 0
-    for i in tqdm(range(0, len(windows), batch_size), disable=not progress, desc='scoring', leave=False):
+    for i in track(range(0, len(windows), batch_size), 'scoring text', enabled=progress):
         batch = windows[i:i+batch_size]
         L = max(len(w[0]) for w in batch)
         input_ids = torch.full((len(batch), L), ctx, dtype=torch.long)

@@ -506,7 +506,7 @@ def embeddings_stage(cfg:PipelineConfig, out:Path, tok_dir:Path, data_dir:Path) 
         replay = [r['text'] for r in read_jsonl(data_dir/'replay.jsonl')] if (data_dir/'replay.jsonl').exists() else None
         res['fit_head'] = fit_head_rows(model, new_tok, sorted(mapping), texts, replay, max_tokens=e.fit_tokens,
                                         replay_tokens=e.fit_replay_tokens, epochs=e.fit_epochs, seed=cfg.seed,
-                                        progress=sys.stderr.isatty())  # minutes of work: a bar in a terminal, nothing in a log file
+                                        progress=True)  # minutes of work: a bar in a terminal, a line every 30 s in a log file
     save_adapted_model(model, new_tok, out, mapping=mapping, overwrite=True, method=e.method, base=cfg.model,
                        fit_head=res.get('fit_head'))
     return res
@@ -642,7 +642,7 @@ def eval_models(cfg:PipelineConfig, # the run: `cfg.model` is the original, `cfg
         with timed(f'evaluating the {st} model'):
             model, tok = load_model(src, device=dev)
             for l, texts in heldout.items():
-                r = bits_per_char(model, tok, texts, block_size=e.block_size, batch_size=e.batch_size, by_repeat=True)
+                r = bits_per_char(model, tok, texts, block_size=e.block_size, batch_size=e.batch_size, by_repeat=True, progress=True)
                 rep['bpc'].setdefault(st, {})[l] = r['bpc']; rep['bpb'].setdefault(st, {})[l] = r['bpb']
                 rep['bpc_repeat'].setdefault(st, {})[l] = {k: r[f'bpc_{k}'] for k in ('repeated', 'other')} | {'repeated_chars': r['repeated']['n_chars']}
             if chat and st in ('original', 'trained', 'final'):  # still an assistant? before and after calibration
