@@ -170,3 +170,16 @@ def test_vikhr_eval_measures_a_saved_model_beside_its_original(tiny_model_dir, t
     assert not (tmp_path/'ev2').exists()
     r = run_vikhr('eval', 'nosuch', '--original', str(tiny_model_dir), '--out', str(tmp_path/'ev3'))
     assert r.returncode == 2 and 'unknown model' in r.stderr and not (tmp_path/'ev3').exists()
+
+@pytest.mark.skipif(shutil.which('lm_eval') is None, reason='lm-eval is not installed (pip install -e ".[dev]")')
+def test_vikhr_eval_runs_lm_eval_on_both_models(tiny_model_dir, tmp_path, monkeypatch):
+    "`vikhr eval --lm-eval TASK`: the harness scores both models on a local task, offline; a hub task without the hub is refused before any work."
+    cfg = {k: small_config(tiny_model_dir, tmp_path/'unused')[k] for k in ('data', 'eval')}
+    rep = P.evaluate(tiny_model_dir, tiny_model_dir, tmp_path/'ev', cfg, lm_eval=['ru_mc_manpages'], lm_eval_limit=3)
+    s = rep['lm_eval']
+    assert s['original'] == s['final'] and {'acc', 'acc_norm'} <= set(s['original']['ru_mc_manpages'])  # the same model twice
+    assert '## lm-eval' in (tmp_path/'ev'/'report.md').read_text() and json.loads((tmp_path/'ev'/'report.json').read_text()) == rep
+    monkeypatch.setattr('vikhr_nb.models.hub_reachable', lambda *a, **k: False)
+    with pytest.raises(VikhrError, match='need the Hugging Face hub'):
+        P.evaluate(tiny_model_dir, tiny_model_dir, tmp_path/'ev2', cfg, lm_eval=['belebele_rus_Cyrl'])
+    assert not (tmp_path/'ev2').exists()

@@ -17,7 +17,8 @@ __all__ = ['STAGE_RECORD', 'DataSettings', 'TokenizerSettings', 'EmbeddingSettin
            'PipelineConfig', 'load_pipeline_config', 'config_dict', 'check_pipeline_config', 'check_model_settings',
            'fingerprint', 'stage_done', 'peak_memory', 'run_stage', 'read_jsonl', 'cut_text', 'speed_texts',
            'data_stage', 'tokenizer_stage', 'embeddings_stage', 'train_stage', 'lep_stage', 'calibration_data',
-           'sft_stage', 'eval_stage', 'eval_models', 'wait_for_main', 'adapt', 'evaluate']
+           'sft_stage', 'eval_stage', 'eval_models', 'wait_for_main', 'adapt', 'evaluate', 'local_lm_eval_tasks',
+           'check_lm_eval', 'run_lm_eval']
 
 # %% ../nbs/10_pipeline.ipynb #f43b42fe
 @dataclass
@@ -768,6 +769,8 @@ def evaluate(model:str, # the model to measure: a directory (or alias, hub id) w
              cfg=None, # a `PipelineConfig`, YAML file or dict whose data and eval sections are used (None: the demo's)
              chat:bool|None=None, # measure chat quality (None: as the config says); False for base models without a chat template
              device:str|None=None, # where the models run (None: as the config says, by default the best available)
+             lm_eval:list|None=None, # also run these lm-eval tasks on both models (local ones from configs/lm_eval, or the harness's own: hub)
+             lm_eval_limit:int|None=None, # items per lm-eval task (None: all)
             ) -> dict:
     "The evaluation stage's report for `model` beside `original`, on the held-out data of `cfg`: `out/report.json` and `out/report.md`."
     from vikhr_nb.models import load_tokenizer
@@ -775,6 +778,7 @@ def evaluate(model:str, # the model to measure: a directory (or alias, hub id) w
         cfg = load_pipeline_config(cfg, out_dir=str(out), model=str(original))
         if chat is not None: cfg = replace(cfg, eval=replace(cfg.eval, chat=chat))
         if device is not None: check_device(device, '--device'); cfg = replace(cfg, device=device)
+        if lm_eval: check_lm_eval(lm_eval)  # before minutes of the eval stage
         out = Path(out)
         load_tokenizer(str(original)); new_tok = load_tokenizer(str(model))  # a missing model fails here, before any work
         if cfg.eval.chat and new_tok.chat_template is None:
@@ -784,7 +788,15 @@ def evaluate(model:str, # the model to measure: a directory (or alias, hub id) w
             run_stage('data', out/'data', _data_fingerprint(cfg), lambda o: data_stage(cfg, o))
             fp = fingerprint({'eval': d['eval'], 'model': str(model), 'original': str(original)}, [_data_fingerprint(cfg)])
             run_stage('eval', out/'eval', fp, lambda o: eval_models(cfg, o, out/'data', [('original', str(original)), ('final', str(model))], new_tok))
-        return _final_report(out)
+        rep = _final_report(out)
+        if lm_eval:
+            fp = fingerprint({'lm_eval': list(lm_eval), 'limit': lm_eval_limit, 'model': str(model), 'original': str(original)})
+            scores = run_stage('lm_eval', out/'lm_eval', fp, lambda o: run_lm_eval({'original': str(original), 'final': str(model)}, lm_eval, o,
+                                                                                   lm_eval_limit, cfg.device))
+            rep['lm_eval'] = scores; md = (out/'report.md').read_text() + _lm_eval_markdown(scores)
+            with atomic_write(out/'report.json') as f: json.dump(rep, f, indent=1, ensure_ascii=False)
+            with atomic_write(out/'report.md') as f: f.write(md)
+        return rep
 
 # %% ../nbs/10_pipeline.ipynb #22a6dfc1
 def _print_report(out_dir):
@@ -810,7 +822,69 @@ def _eval_cli(sub):
     p.add_argument('--config', help="a pipeline YAML whose data and eval sections say what to measure (default: the demo's)")
     p.add_argument('--no-chat', action='store_true', help='skip the chat measurements (for a base model without a chat template)')
     p.add_argument('--device', help="where the models run: cpu, cuda, cuda:N, mps (default: the config's device, the best available)")
-    p.set_defaults(func=lambda a: _print_report(a.out) if evaluate(a.model, a.original, a.out, a.config, chat=False if a.no_chat else None, device=a.device) else 0)
+    p.add_argument('--lm-eval', nargs='+', metavar='TASK', help="also run lm-eval's harness on both models: local tasks (configs/lm_eval, e.g. ru_mc_manpages) "
+                   "offline, or the harness's own (belebele_rus_Cyrl, xnli_ru) where the hub is reachable")
+    p.add_argument('--lm-eval-limit', type=int, help='items per lm-eval task (default: all)')
+    p.set_defaults(func=lambda a: _print_report(a.out) if evaluate(a.model, a.original, a.out, a.config, chat=False if a.no_chat else None, device=a.device,
+                                                                   lm_eval=a.lm_eval, lm_eval_limit=a.lm_eval_limit) else 0)
+
+# %% ../nbs/10_pipeline.ipynb #e082bf26
+_LM_EVAL_DIR = Path(__file__).resolve().parents[1]/'configs'/'lm_eval' if '__file__' in globals() else Path('../configs/lm_eval').resolve()
+
+def local_lm_eval_tasks(include=None, # a directory of lm-eval task YAML files (default: the repository's configs/lm_eval)
+                       ) -> dict:
+    "{task name: its YAML file} of the local lm-eval tasks: these run offline."
+    include = Path(include) if include else _LM_EVAL_DIR
+    out = {}
+    for p in sorted(include.glob('*.yaml')) if include.is_dir() else []:
+        t = (yaml.safe_load(p.read_text(encoding='utf-8')) or {}).get('task')
+        if isinstance(t, str): out[t] = p
+    return out
+
+def check_lm_eval(tasks:list, # lm-eval task names
+                  include=None, # the local task directory (default: the repository's configs/lm_eval)
+                 ) -> list:
+    "The tasks of `tasks` that need the hub; a clear error, before any work, if lm-eval is missing or the hub they need cannot be reached."
+    from vikhr_nb.models import hub_reachable
+    if shutil.which('lm_eval') is None: raise VikhrError('lm-eval is not installed: pip install "vikhr_nb[eval]" (or lm-eval>=0.4)')
+    include = Path(include) if include else _LM_EVAL_DIR
+    local = local_lm_eval_tasks(include)
+    hub = [t for t in tasks if t not in local]
+    if hub and not hub_reachable():
+        raise VikhrError(f"lm-eval task(s) {', '.join(hub)} are not in {include} and need the Hugging Face hub for their data, which cannot be reached: "
+                         f"run them where it can, or use the local tasks ({', '.join(local) or 'none'}).")
+    return hub
+
+def run_lm_eval(models:dict, # {stage: model} (alias, directory or hub id), e.g. {'original': ..., 'final': ...}
+                tasks:list, # lm-eval task names: local ones (configs/lm_eval) or the harness's own (hub datasets)
+                out, # where lm-eval writes its JSON results, one directory per stage
+                limit:int|None=None, # items per task (None: all)
+                device:str|None=None, # where the models run (None: the best available)
+                include=None, # the local task directory (default: the repository's configs/lm_eval)
+               ) -> dict:
+    "lm-eval's harness (`lm_eval --model hf`) on each model: {stage: {task: {metric: value}}}."
+    import subprocess
+    from vikhr_nb.models import resolve_model
+    include = Path(include) if include else _LM_EVAL_DIR
+    hub = check_lm_eval(tasks, include)
+    env = {**os.environ, **({} if hub else {'HF_HUB_OFFLINE': '1', 'HF_DATASETS_OFFLINE': '1'})}
+    cwd = include.parents[1] if include == _LM_EVAL_DIR else Path.cwd()  # the shipped task names data/ relative to the repository
+    out, dev, scores = Path(out), get_device(device), {}
+    for st, src in models.items():
+        ckpt = resolve_model(src)
+        cmd = ['lm_eval', '--model', 'hf', '--model_args', f'pretrained={ckpt},dtype=float32', '--include_path', str(include),
+               '--tasks', ','.join(tasks), '--device', str(dev), '--batch_size', '1', '--output_path', str(out/st), *(['--limit', str(limit)] if limit else [])]
+        with timed(f"lm-eval: {', '.join(tasks)} on the {st} model"): r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
+        files = sorted((out/st).rglob('results_*.json'))
+        if r.returncode or not files: raise VikhrError(f'lm-eval failed on {src}: {(r.stderr or r.stdout).strip()[-600:]}')
+        res = json.loads(files[-1].read_text())['results']
+        scores[st] = {t: {k.split(',')[0]: v for k, v in m.items() if ',' in k and isinstance(v, (int, float)) and 'stderr' not in k} for t, m in res.items()}
+    return scores
+
+def _lm_eval_markdown(scores:dict) -> str:
+    (a, ra), (b, rb) = list(scores.items())[0], list(scores.items())[-1]
+    rows = ''.join(f'| {t}: {k} | {v:.3f} | {rb[t][k]:.3f} |\n' for t, m in ra.items() for k, v in m.items() if t in rb and k in rb[t])
+    return f'\n## lm-eval\n\n| task: metric | {a} | {b} |\n|---|---:|---:|\n{rows}'
 
 # %% ../nbs/10_pipeline.ipynb #54437345
 if __name__ == '__main__' and '__file__' in globals():  # `python -m vikhr_nb.pipeline`, `accelerate launch -m vikhr_nb.pipeline CONFIG.yaml`
