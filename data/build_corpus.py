@@ -4,6 +4,7 @@
     python data/build_corpus.py             # fetch the pinned .debs, verify them, rebuild data/
     python data/build_corpus.py --check     # rebuild into a temp dir and compare with the shipped files
     python data/build_corpus.py --debs DIR  # look for (and cache) the .deb files in DIR
+    python data/build_corpus.py --lang ja   # the Japanese corpus instead (data/ja/; add --check to compare)
 
 Each .deb is fetched with `apt-get download NAME=VERSION` (run `apt-get update` once first) and
 checked against the sha256 recorded below before anything is read from it. The .deb archives
@@ -33,6 +34,18 @@ PACKAGES = {
     'manpages-ru':             ('4.18.1-1',    '5d5821dad5840652ba9c1c6b85bdc785c1fc52148a71c18fab6658c9659244c0', 'GPL-3+ (translations); original pages under their own free licences, see copyright'),
 }
 
+# The Japanese corpus (`--lang ja`: its own folder `data/ja/` with its own manifest, so the Russian build, its files
+# and its manifest are untouched; the licence files join the shared `data/licences/`): Debian's Japanese translations of the same manuals. Japanese is written without spaces between words.
+JA_PACKAGES = {
+    'debian-faq-ja':           ('11.1',        '7e2a2f200a963e41dead4dd8645e0dd6550e2eda4cd88041b8e880046ca924a2', 'verbatim-copying (SPI, see copyright)'),
+    'maint-guide-ja':          ('1.2.53',      '67e9020818b7664b465239d96316a13af5f8cbd9a8bed5e8773c74e31ca24c97', 'GPL-2+'),
+    'developers-reference-ja': ('12.18',       'fdcd6ac4ade8b3a68449c7ba881195e37f429c64b8067ee7269404d1b86fa229', 'GPL-2+'),
+}
+# (package, dir, file suffix): the training text is the two manuals; the held-out text is the held-out FAQ sections
+JA_TRAIN_DOCS = [('maint-guide-ja', 'usr/share/doc/maint-guide-ja/html/', '.ja.html'),
+                 ('developers-reference-ja', 'usr/share/developers-reference/ja/', '.html')]
+JA_HELDOUT_DOCS = [('debian-faq-ja', 'usr/share/doc/debian/FAQ/ja/', '.ja.html')]
+
 # English fortune files left out. The package is BSD-licensed as a whole, but these files are
 # mostly excerpts of identifiable copyrighted works (a comic strip, a TV series, novels, song
 # lyrics), kept only under a "fair use" note (usr/share/doc/fortunes/Notes.gz): not DFSG-free
@@ -61,6 +74,7 @@ MC_TASK = dict(n_items=200, n_choices=4, seed=0, min_query=60, max_query=600, mi
 # 25 FAQ sections in 100 (by a salted hash of the section id, so the same ones in both languages) leave every training
 # file: they are the source of the held-out FAQ questions of data/build_instructions.py
 FAQ_HELDOUT = dict(packages=['debian-faq', 'debian-faq-ru'], share=25, salt='faq-heldout')
+JA_FAQ_HELDOUT = dict(FAQ_HELDOUT, packages=['debian-faq-ja'])  # the same sections in Japanese (the rest of the FAQ is not used)
 
 def log(*a): print(*a, file=sys.stderr, flush=True)
 
@@ -76,7 +90,7 @@ def sha256_file(p):
 
 def fetch_deb(name, debs_dir):
     "Path of the verified .deb for `name`, downloading it with apt-get if it is not in `debs_dir`"
-    version, sha, _ = PACKAGES[name]
+    version, sha, _ = PACKAGES[name] if name in PACKAGES else JA_PACKAGES[name]
     p = debs_dir / deb_name(name, version)
     if not p.exists():
         debs_dir.mkdir(parents=True, exist_ok=True)
@@ -399,29 +413,85 @@ def build(out, debs_dir):
     log(f'built in {time.time() - t0:.1f}s')
     return manifest
 
-OUTPUTS = ['manifest.json', 'licences']
+def build_ja(out, debs_dir):
+    """The Japanese corpus: sections of two Debian manuals for training, the held-out Debian FAQ sections for
+    evaluation, in `out/ja/` with their own manifest. The same cleaning, language filter (lingua, all its
+    languages), deduplication and held-out isolation as the Russian corpus; nothing here knows a Russian detail."""
+    t0 = time.time()
+    debs = {name: fetch_deb(name, debs_dir) for name in JA_PACKAGES}
+    files = {name: deb_files(p) for name, p in debs.items()}
+    ver = lambda *ps: ', '.join(f'{p} {JA_PACKAGES[p][0]}' for p in ps)
+    lic = lambda *ps: '; '.join(sorted({JA_PACKAGES[p][2] for p in ps}))
+    srcs = lambda *ps: [{'package': p, 'version': JA_PACKAGES[p][0]} for p in ps]
+    report = {}
 
-def shipped_paths(m): return OUTPUTS + [e['path'] for e in m['files']]  # the instruction files too
+    def sections(docs_spec, stats):
+        docs = []
+        for pkg, d, suf in docs_spec:
+            for stem, secs in html_docs(files[pkg], d, suf).items():
+                docs += [dict(id=f"{pkg}:{stem}#{x['id']}", text=D.clean_text(x['text'], markup=None)) for x in secs]
+        stats['read'] = len(docs)
+        for x in docs: x['text'] = D.keep_lang_paragraphs(x['text'], 'ja')  # untranslated (English) paragraphs out
+        docs = keep(docs, lambda x: len(x['text']) >= MIN_CHARS['tech'], 'too_short', stats)
+        return lang_filter(docs, 'ja', stats)
 
-def install(tmp, dest, m):
+    train = dedup(sections(JA_TRAIN_DOCS, report.setdefault('ja_tech', {})), report['ja_tech'])
+    faq = sections(JA_HELDOUT_DOCS, st := {})
+    _, held = split_faq(faq, st, **JA_FAQ_HELDOUT)
+    # isolation: no held-out section equal to, nearly equal to or contained in a training section
+    train_keys = {D.text_key(x['text']) for x in train}
+    n = len(held); held = [x for x in held if D.text_key(x['text']) not in train_keys]
+    ov = D.corpus_overlap([x['text'] for x in held], [x['text'] for x in train], threshold=NEAR_DUP['threshold'],
+                          ngram=NEAR_DUP['ngram'], contain_n=CONTAIN['n'], contain_share=CONTAIN['max_share'])
+    bad = {i for i, _, _ in ov['near']} | {i for i, _ in ov['contained']}
+    report['ja_faq_heldout'] = dict(st, in_train_exact=n - len(held), in_train_near=len(bad))
+    held = dedup([x for i, x in enumerate(held) if i not in bad], report['ja_faq_heldout'])
+    log(f'Japanese corpus built in {time.time() - t0:.1f}s')
+
+    outputs = [('ja_tech.jsonl', train, 'train', [p for p, *_ in JA_TRAIN_DOCS]),
+               ('ja_faq_heldout.jsonl', held, 'heldout', [p for p, *_ in JA_HELDOUT_DOCS])]
+    sub = out / JA_DIR  # paths in its manifest are relative to it; the licences are the shared ../licences/
+    sub.mkdir(parents=True, exist_ok=True); (out / 'licences').mkdir(exist_ok=True)
+    entries = []
+    for fname, rows, split, pkgs in outputs:
+        write_jsonl(sub / fname, rows)
+        entries.append({'path': fname, 'lang': 'ja', 'split': split, 'kind': 'text', 'fields': ['text'],
+                        'source': ver(*pkgs), 'sources': srcs(*pkgs), 'licence': lic(*pkgs),
+                        'licence_files': [f'../licences/{p}.copyright' for p in pkgs],
+                        'sha256': sha256_file(sub / fname), 'bytes': (sub / fname).stat().st_size,
+                        **counts(rows, ['text']), 'build': report[fname[:-6]]})
+    sources = []
+    for name, p in debs.items():
+        version, sha, licence = JA_PACKAGES[name]
+        (out / 'licences' / f'{name}.copyright').write_bytes(files[name][f'usr/share/doc/{name}/copyright'])
+        sources.append({'package': name, 'version': version, 'deb': p.name, 'sha256': sha,
+                        'bytes': p.stat().st_size, 'licence': licence, 'copyright': f'../licences/{name}.copyright'})
+    manifest = {'name': 'vikhr_nb Japanese corpus', 'builder': 'data/build_corpus.py --lang ja', 'tools': tool_versions(),
+                'settings': {'near_dup': NEAR_DUP, 'heldout_containment': CONTAIN, 'min_chars': {'tech': MIN_CHARS['tech']},
+                             'faq_heldout': JA_FAQ_HELDOUT,
+                             'words': 'whitespace-separated, as for every corpus file; Japanese is written without spaces, '
+                                      'so these are not words (measure Japanese in characters)'},
+                'sources': sources, 'files': entries}
+    (out / MANIFESTS['ja']).write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + '\n', encoding='utf-8')
+    return manifest
+
+JA_DIR = 'ja'
+MANIFESTS = {'ru': 'manifest.json', 'ja': f'{JA_DIR}/manifest.json'}  # the corpus each --lang builds: its manifest
+BUILDERS = {'ru': build, 'ja': build_ja}
+
+def shipped_paths(m, lang='ru'):
+    "What one build writes, relative to data/: its manifest, the licence file of each source package and its corpus files (the instruction files too)"
+    base = Path(MANIFESTS[lang]).parent  # the manifest's own paths are relative to its folder
+    return [MANIFESTS[lang]] + [os.path.normpath(base / x) for x in [s['copyright'] for s in m['sources']] + [e['path'] for e in m['files']]]
+
+def install(tmp, dest, m, lang='ru'):
     "Move the finished build from `tmp` into `dest`, one rename per output (never a half-written file)"
-    for p in shipped_paths(m):
-        src, dst = tmp / p, dest / p
-        if src.is_dir():
-            if dst.exists(): shutil.rmtree(dst)
-        os.replace(src, dst)
+    for d in ('licences', Path(MANIFESTS[lang]).parent): (dest / d).mkdir(exist_ok=True)  # licences/: shared, each build replaces only its own files
+    for p in shipped_paths(m, lang): os.replace(tmp / p, dest / p)
 
-def compare(a, b, m):
-    "Paths under `shipped_paths(m)` whose bytes differ between dirs `a` and `b`"
-    diff = []
-    for p in shipped_paths(m):
-        pa, pb = a / p, b / p
-        if pa.is_dir():
-            names = sorted({x.name for x in pa.iterdir()} | ({x.name for x in pb.iterdir()} if pb.is_dir() else set()))
-            diff += [f'{p}/{n}' for n in names if not (pb / n).exists() or not (pa / n).exists()
-                     or (pa / n).read_bytes() != (pb / n).read_bytes()]
-        elif not pb.exists() or pa.read_bytes() != pb.read_bytes(): diff.append(p)
-    return diff
+def compare(a, b, m, lang='ru'):
+    "Paths under `shipped_paths(m, lang)` whose bytes differ between dirs `a` and `b`"
+    return [p for p in shipped_paths(m, lang) if not (b / p).exists() or (a / p).read_bytes() != (b / p).read_bytes()]
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -429,23 +499,26 @@ def main(argv=None):
     ap.add_argument('--debs', type=Path, default=Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'vikhr_nb' / 'debs',
                     help='folder of the .deb files; missing ones are downloaded into it')
     ap.add_argument('--check', action='store_true', help='rebuild into a temp dir and compare with the files in --out')
+    ap.add_argument('--lang', choices=sorted(MANIFESTS), default='ru',
+                    help='ru: the Russian/English corpus (manifest.json, the default); ja: the Japanese one (ja/manifest.json)')
     a = ap.parse_args(argv)
     t0 = time.time()
     if not a.check: a.out.mkdir(parents=True, exist_ok=True)
     # build next to the outputs (same filesystem, so the final renames are atomic); --check builds in /tmp
     with tempfile.TemporaryDirectory(prefix='.build-', dir=None if a.check else a.out) as tmp:
-        m = build(Path(tmp), a.debs)
+        m = BUILDERS[a.lang](Path(tmp), a.debs)
         if a.check:
-            diff = compare(Path(tmp), a.out, m)
+            diff = compare(Path(tmp), a.out, m, a.lang)
             if diff:
-                shipped = json.loads((a.out / 'manifest.json').read_text()) if (a.out / 'manifest.json').exists() else {}
+                mf = a.out / MANIFESTS[a.lang]
+                shipped = json.loads(mf.read_text()) if mf.exists() else {}
                 hint = ''
                 if shipped.get('tools') != m['tools']:
                     hint = f"\nnote: tool versions differ: shipped {shipped.get('tools')}, here {m['tools']}"
                 sys.exit(f'--check: rebuilt corpus differs from {a.out} in: {", ".join(diff)}{hint}')
             print(f'--check: rebuilt corpus is byte-identical to {a.out} ({time.time() - t0:.0f}s)')
         else:
-            install(Path(tmp), a.out, m)
+            install(Path(tmp), a.out, m, a.lang)
             print(f'wrote {a.out} in {time.time() - t0:.0f}s')
 
 if __name__ == '__main__': main()

@@ -15,13 +15,14 @@ from datasets import Dataset, DatasetDict, IterableDataset, load_dataset, concat
 from .core import VikhrError, sha256_file
 
 # %% auto #0
-__all__ = ['MANIFEST_KEYS', 'SKIP_CLASSES', 'SPEC_HELP', 'SAMPLE_BY', 'ALL_FILES', 'data_dir', 'load_manifest', 'select_files',
-           'normalize_whitespace', 'HtmlNode', 'parse_html', 'html_text', 'strip_html', 'html_sections', 'roff_inline',
-           'roff_sections', 'strip_roff', 'clean_text', 'clean_dataset', 'split_fortunes', 'char_script', 'n_letters',
-           'script_share', 'filter_script', 'lang_detector', 'detect_lang', 'filter_lang', 'keep_lang_paragraphs',
-           'text_key', 'dedup_exact', 'require_docs', 'shingles', 'minhash', 'near_dup_of', 'dedup_near', 'word_ngrams',
-           'corpus_overlap', 'resolve_corpus', 'check_utf8', 'txt_layout', 'split_sample_by', 'load_corpus',
-           'mix_corpora', 'train_val_split', 'corpus_stats', 'verify_manifest']
+__all__ = ['MANIFEST_KEYS', 'SKIP_CLASSES', 'SCRIPT_GROUPS', 'LANG_SCRIPTS', 'SPACELESS_SCRIPTS', 'SPEC_HELP', 'SAMPLE_BY',
+           'ALL_FILES', 'data_dir', 'load_manifest', 'select_files', 'normalize_whitespace', 'HtmlNode', 'parse_html',
+           'html_text', 'strip_html', 'html_sections', 'roff_inline', 'roff_sections', 'strip_roff', 'clean_text',
+           'clean_dataset', 'split_fortunes', 'char_script', 'script_set', 'in_script', 'n_letters', 'script_share',
+           'lang_script', 'text_script', 'spaceless_share', 'filter_script', 'lang_detector', 'detect_lang',
+           'filter_lang', 'keep_lang_paragraphs', 'text_key', 'dedup_exact', 'require_docs', 'shingles', 'minhash',
+           'near_dup_of', 'dedup_near', 'word_ngrams', 'corpus_overlap', 'resolve_corpus', 'check_utf8', 'txt_layout',
+           'split_sample_by', 'load_corpus', 'mix_corpora', 'train_val_split', 'corpus_stats', 'verify_manifest']
 
 # %% ../nbs/01_data.ipynb #74630e5d
 def _repo_root() -> Path:
@@ -329,12 +330,31 @@ def split_fortunes(text:str, # content of a fortune file
     return [e for e in re.split(r'^%[ \t]*$', text.replace('\r\n', '\n'), flags=re.M) if e.strip()]
 
 # %% ../nbs/01_data.ipynb #f1647b82
+_SCRIPT_ALIASES = {'CJK': 'HAN', 'IDEOGRAPHIC': 'HAN', 'KATAKANA-HIRAGANA': 'KATAKANA'}  # 漢, 々 (iteration mark), ー (long vowel)
+
 @functools.lru_cache(maxsize=None)
 def char_script(c:str, # one character
                ) -> str:
-    "The Unicode script of a character, from its name: 'CYRILLIC', 'LATIN', 'GREEK', 'HAN', …"
-    w = unicodedata.name(c, '').split(' ', 1)[0]
-    return 'HAN' if w == 'CJK' else w
+    "The Unicode script of a character, from its name: 'CYRILLIC', 'LATIN', 'GREEK', 'HAN', 'HIRAGANA', 'KATAKANA', …"
+    w = unicodedata.name(c, '').split(' ')
+    if w[0] in ('HALFWIDTH', 'FULLWIDTH') and len(w) > 1: w = w[1:]  # ｶ, Ａ: the script of the narrow or wide form
+    return _SCRIPT_ALIASES.get(w[0], w[0])
+
+# writing systems made of several scripts
+SCRIPT_GROUPS = {'JAPANESE': ('HAN', 'HIRAGANA', 'KATAKANA'), 'KOREAN': ('HANGUL', 'HAN')}
+
+@functools.lru_cache(maxsize=64)
+def script_set(script:str, # a script ('Cyrillic'), scripts joined by '+' ('Han+Hiragana'), or a group ('Japanese', 'Korean')
+              ) -> frozenset:
+    "The upper-case Unicode script names that `script` stands for."
+    s = script.strip().upper()
+    return frozenset(SCRIPT_GROUPS.get(s) or (x.strip() for x in s.split('+')))
+
+def in_script(c:str, # one character
+              script:str, # as `script_set` takes it
+             ) -> bool:
+    "Whether character `c` is written in `script` (any of its scripts, for a group)."
+    return char_script(c) in script_set(script)
 
 def n_letters(s:str, # text
              ) -> int:
@@ -342,12 +362,53 @@ def n_letters(s:str, # text
     return sum(c.isalpha() for c in s)
 
 def script_share(s:str, # text
-                 script:str='Cyrillic', # a Unicode script name: 'Cyrillic', 'Latin', 'Greek', 'Arabic', 'Han', …
+                 script:str, # a Unicode script name ('Cyrillic', 'Latin', 'Greek', 'Arabic', 'Han', …), 'A+B', or a group ('Japanese')
                 ) -> float:
     "Share of the letters of `s` that belong to `script` (0 when `s` has no letters)."
     letters = [c for c in s if c.isalpha()]
-    sc = script.upper()
-    return sum(char_script(c) == sc for c in letters) / len(letters) if letters else 0.0
+    sc = script_set(script)
+    return sum(char_script(c) in sc for c in letters) / len(letters) if letters else 0.0
+
+# %% ../nbs/01_data.ipynb #f4deb9d9
+# by ISO 639-1 code: the script of each language lingua detects that is not written in Latin letters, and a few more
+LANG_SCRIPTS = {**dict.fromkeys(['ru', 'uk', 'be', 'bg', 'mk', 'sr', 'kk', 'ky', 'mn', 'tg'], 'Cyrillic'), 'el': 'Greek',
+                **dict.fromkeys(['ar', 'fa', 'ur'], 'Arabic'), 'he': 'Hebrew', 'yi': 'Hebrew',
+                **dict.fromkeys(['hi', 'mr', 'ne'], 'Devanagari'), 'bn': 'Bengali', 'pa': 'Gurmukhi', 'gu': 'Gujarati', 'ta': 'Tamil',
+                'te': 'Telugu', 'kn': 'Kannada', 'ml': 'Malayalam', 'si': 'Sinhala', 'th': 'Thai', 'lo': 'Lao', 'km': 'Khmer',
+                'my': 'Myanmar', 'bo': 'Tibetan', 'ka': 'Georgian', 'hy': 'Armenian', 'am': 'Ethiopic',
+                'ja': 'Japanese', 'ko': 'Korean', 'zh': 'Han'}
+# scripts written without spaces between words
+SPACELESS_SCRIPTS = frozenset({'HAN', 'HIRAGANA', 'KATAKANA', 'THAI', 'LAO', 'KHMER', 'MYANMAR', 'TIBETAN'})
+
+def lang_script(lang:str, # ISO 639-1 code: 'ru', 'ja', 'de', …
+               ) -> str:
+    "The script (or group of scripts) `lang` is written in: 'Cyrillic' for 'ru', 'Japanese' for 'ja', 'Latin' for 'de', …"
+    code = lang.strip().lower()
+    if code in LANG_SCRIPTS: return LANG_SCRIPTS[code]
+    from lingua import IsoCode639_1
+    if len(code) == 2 and hasattr(IsoCode639_1, code.upper()): return 'Latin'  # every other language lingua knows
+    raise VikhrError(f"no script known for language {lang!r}: give the script by name (e.g. 'Cyrillic', 'Han+Hiragana+Katakana').")
+
+def _script_counts(texts):
+    from collections import Counter
+    return Counter(char_script(c) for t in ([texts] if isinstance(texts, str) else texts) for c in t if c.isalpha())
+
+def text_script(texts, # one text or many
+               ) -> str|None:
+    "The script most letters of `texts` are in, as a name `script_share` takes ('Cyrillic', 'Japanese', …); None without letters."
+    n = _script_counts(texts)
+    if not n: return None
+    total = sum(n.values())
+    for group, members in SCRIPT_GROUPS.items():  # kana (Japanese) or Hangul (Korean) beside Han: the whole writing system
+        own = {'JAPANESE': ('HIRAGANA', 'KATAKANA'), 'KOREAN': ('HANGUL',)}[group]
+        if sum(n[s] for s in own) >= 0.1 * total and sum(n[s] for s in members) > total / 2: return group.title()
+    return n.most_common(1)[0][0].title()
+
+def spaceless_share(texts, # one text or many
+                   ) -> float:
+    "Share of the letters of `texts` in scripts written without spaces between words (Han, kana, Thai, Lao, Khmer, Myanmar, Tibetan)."
+    n = _script_counts(texts)
+    return sum(v for s, v in n.items() if s in SPACELESS_SCRIPTS) / sum(n.values()) if n else 0.0
 
 # %% ../nbs/01_data.ipynb #fd77035c
 def filter_script(ds:Dataset|IterableDataset, # a dataset with a text column

@@ -163,7 +163,7 @@ def generation_speeds(models:dict, # name -> (model, tokenizer): the models to c
                       bf16:bool|None=None, # generate under bfloat16 autocast, as `chat` does; None: where the device computes in it natively (`native_bf16`)
                       **gen_kwargs, # passed to `generate`
                      ) -> dict:
-    "Per model: words, characters and tokens per second after `prompts` (steady: each later token at the median step; `*_wall`: raw wall time), the time to the first token and per later token; the models take turns prompt by prompt."
+    "Per model: words, characters and tokens per second after `prompts` (steady: each later token at the median step; `*_wall`: raw wall time), the time to the first token and per later token; the models take turns prompt by prompt. Words are None for text written without spaces."
     if not prompts: raise VikhrError('no prompts to time generation on.')
     if references is not None and len(references) != len(prompts): raise VikhrError('give one reference continuation per prompt.')
     refs = references if references is not None else [None] * len(prompts)
@@ -179,11 +179,14 @@ def generation_speeds(models:dict, # name -> (model, tokenizer): the models to c
             a['n_words'] += len(text.split()); a['n_chars'] += len(text); a['n_tokens'] += len(new); a['seconds'] += secs
             a['first'].append(first); a['steps'] += steps; a['samples'].append(text)
     for n, (m, _) in models.items(): m.train(was[n])
+    from vikhr_nb.data import spaceless_share
+    words = spaceless_share(prompts) < 0.5  # text written without spaces has no words to count: characters per second only
     def figures(a):
         step = statistics.median(a['steps']) if a['steps'] else 0.
         steady = sum(a['first']) + len(a['steps']) * step  # the wall time without the machine's stalls: each later token at the median step
-        return {'words_per_s': a['n_words'] / steady, 'chars_per_s': a['n_chars'] / steady, 'tokens_per_s': a['n_tokens'] / steady,
-                'words_per_s_wall': a['n_words'] / a['seconds'], 'tokens_per_s_wall': a['n_tokens'] / a['seconds'],
+        if not words: a['n_words'] = None
+        return {'words_per_s': a['n_words'] / steady if words else None, 'chars_per_s': a['n_chars'] / steady, 'tokens_per_s': a['n_tokens'] / steady,
+                'words_per_s_wall': a['n_words'] / a['seconds'] if words else None, 'tokens_per_s_wall': a['n_tokens'] / a['seconds'],
                 'first_token_ms': 1000 * sum(a['first']) / len(a['first']), 'decode_ms_per_token': 1000 * step if a['steps'] else None,
                 **{k: a[k] for k in ('seconds', 'n_words', 'n_chars', 'n_tokens', 'samples')}}
     return {n: figures(a) for n, a in acc.items()}
@@ -434,7 +437,7 @@ def chat_eval(model, # a causal LM with a chat template
               heldout:dict, # {lang: held-out conversations} for `answer_bits_per_char`
               copy_texts:list, # held-out texts in the target language for `copy_score`
               prompts:dict, # {lang: user prompts} for `answer_language`
-              scripts:dict, # {lang: Unicode script} of each language in `prompts`, e.g. {'ru': 'Cyrillic', 'en': 'Latin'}
+              scripts:dict, # {lang: Unicode script} of each language in `prompts`, e.g. {'ru': 'Cyrillic', 'ja': 'Japanese'}; None: `lang_script(lang)`
               qa=(("What is the capital of France?", "Paris"),), # pairs for `fact_check` (empty: skip it)
               n_samples:int=3, # answers kept per language as samples for the report
               answer_tokens:int=64, # generation budget of each prompt's answer
@@ -446,13 +449,14 @@ def chat_eval(model, # a causal LM with a chat template
              ) -> dict:
     "Chat quality in one call: answer bits per character per language, copy score, answer language per language, facts and samples."
     if missing := sorted(set(prompts) - set(scripts)): raise VikhrError(f'no script given for the prompts in {missing}: add them to scripts, e.g. {{"ru": "Cyrillic"}}.')
+    from vikhr_nb.data import lang_script
     _need_chat_template(tokenizer)
     t0, secs, r = time.perf_counter(), {}, {}
     def lap(name): nonlocal t0; secs[name] = time.perf_counter() - t0; t0 = time.perf_counter()
     r['answer_bpc'] = {l: answer_bits_per_char(model, tokenizer, c, batch_size=score_batch_size) for l, c in heldout.items()}; lap('answer_bpc')
     if copy_texts:
         r['copy'] = copy_score(model, tokenizer, copy_texts, margin=copy_margin, batch_size=batch_size); lap('copy')
-    r['language'] = {l: answer_language(model, tokenizer, p, scripts[l], max_new_tokens=answer_tokens, batch_size=batch_size,
+    r['language'] = {l: answer_language(model, tokenizer, p, scripts[l] or lang_script(l), max_new_tokens=answer_tokens, batch_size=batch_size,
                                          words=(words or {}).get(l)) for l, p in prompts.items()}; lap('language')
     if qa: r['facts'] = fact_check(model, tokenizer, qa, max_new_tokens=fact_tokens, batch_size=batch_size); lap('facts')
     r['samples'] = {l: [{k: a[k] for k in ('prompt', 'answer', 'n_tokens')} for a in res['answers'][:n_samples]] for l, res in r['language'].items()}
@@ -468,6 +472,11 @@ def _get(d, *keys):
         if not isinstance(d, dict) or k not in d: return None
         d = d[k]
     return d
+
+def _no_words(report, lang):
+    "Whether the report's tokenizer figures for `lang` say it has no words to count (written without spaces: `metrics.NO_WORDS`)."
+    from vikhr_nb.metrics import NO_WORDS
+    return any(_get(report, 'tokenizer', st, lang, 'words') == NO_WORDS for st in ('original', 'adapted'))
 
 STAGES = {'original': 'original', 'init': 'adapted, before training', 'trained': 'adapted, trained', 'final': 'adapted, final'}
 
@@ -519,17 +528,23 @@ def report_markdown(report:dict, # the run's figures (see above)
     rows = [('vocabulary size', A('vocab_size'))]
     for l in langs:
         for k, name in (('chars_per_token', 'characters per token'), ('tokens_per_word', 'tokens per word')):
-            rows.append((f'{l}: {name}', A('tokenizer', l, k)))
+            vals = A('tokenizer', l, k)
+            if k == 'tokens_per_word' and _no_words(report, l): vals = {st: _get(report, 'tokenizer', 'original', l, 'words') for st in vals}
+            rows.append((f'{l}: {name}', vals))
     for l in langs:
         rows.append((f'{l}: bits per character', S('bpc', l)))
-        for k, name in (('repeated', 'words used before in the text'), ('other', 'the rest')):
+        used = 'runs of letters used before in the text (no spaces: phrases, not words)' if _no_words(report, l) else 'words used before in the text'
+        for k, name in (('repeated', used), ('other', 'the rest')):
             if any(v is not None for v in S('bpc_repeat', l, k).values()):
                 rows.append((f'{l}: bits per character, {name}', S('bpc_repeat', l, k)))
     speed_keys = {k for st in (report.get('speed') or {}).values() for k in st}
-    for end, name in (('words_per_s', 'words per second'), ('first_token_ms', 'ms to the first token (prompt read)'), ('decode_ms_per_token', 'ms per later token')):
+    for end, name in (('words_per_s', 'words per second'), ('chars_per_s', 'characters per second'),
+                      ('first_token_ms', 'ms to the first token (prompt read)'), ('decode_ms_per_token', 'ms per later token')):
         for k in sorted(k for k in speed_keys if k.endswith(end)):
             l, free = k.split('_')[0], '_free_' in k
-            what = name if end != 'words_per_s' else f"{name}, {'free generation' if free else 'same text'}"
+            # a language written without spaces has no words to count: its speed is in characters per second
+            if (end == 'words_per_s') == _no_words(report, l) and end in ('words_per_s', 'chars_per_s'): continue
+            what = name if end not in ('words_per_s', 'chars_per_s') else f"{name}, {'free generation' if free else 'same text'}"
             rows.append((f"{l}: {what}", A('speed', k) | {st: v for st, v in S('speed', k).items() if v is not None}))
     for task in sorted({t for st in (report.get('mc') or {}).values() for t in st}):
         for m in ('acc', 'acc_norm'): rows.append((f'{task}: {m}', S('mc', task, m)))
@@ -554,12 +569,13 @@ def speed_check(report:dict, # a report with `speed.original` and a later stage'
     if 'original' not in sp or last is None: return None
     o, a = sp['original'], sp[last]
     g = lambda d, k: d.get(f'{lang}_{k}')
-    if not all(g(d, k) for d in (o, a) for k in ('words_per_s', 'decode_ms_per_token', 'tokens')): return None
+    per = 'chars_per_s' if _no_words(report, lang) else 'words_per_s'  # no words to count without spaces: characters
+    if not all(g(d, k) for d in (o, a) for k in (per, 'decode_ms_per_token', 'tokens')): return None
     cost = g(o, 'decode_ms_per_token') / g(a, 'decode_ms_per_token')  # > 1: the adapted model's token is cheaper
     text_gain = g(o, 'tokens') / g(a, 'tokens')  # fewer tokens for the same reference text
     cpt = lambda st: _get(report, 'tokenizer', st, lang, 'chars_per_token')
     held = cpt('adapted') / cpt('original') if cpt('adapted') and cpt('original') else None
-    return {'stage': last, 'measured': g(a, 'words_per_s') / g(o, 'words_per_s'), 'expected': text_gain * cost,
+    return {'stage': last, 'measured': g(a, per) / g(o, per), 'per': per, 'expected': text_gain * cost,
             'speed_text_compression': text_gain, 'per_token_cost_ratio': cost,
             'heldout_compression': held, 'expected_heldout': held * cost if held else None,
             'prompts': len(prompts or []), 'reference_chars': sum(map(len, references or []))}
@@ -570,7 +586,7 @@ def _speed_markdown(report):
     held = (f"; on the whole held-out set the compression is {c['heldout_compression']:.2f}×, which would give {c['expected_heldout']:.2f}×"
             if c.get('heldout_compression') else '')
     return (f"\nSame-text generation, {c['prompts']} prompts and {c['reference_chars']:,} characters of reference text: the {c['stage']} model writes "
-            f"**{c['measured']:.2f}×** the words per second of the original. Expected: {c['expected']:.2f}× = {c['speed_text_compression']:.2f}× fewer tokens "
+            f"**{c['measured']:.2f}×** the {'characters' if c.get('per') == 'chars_per_s' else 'words'} per second of the original. Expected: {c['expected']:.2f}× = {c['speed_text_compression']:.2f}× fewer tokens "
             f"for the same text × {c['per_token_cost_ratio']:.2f} (the original's milliseconds per decoded token ÷ the adapted model's){held}.{_device_note(report)}\n")
 
 def _device_note(report):
@@ -598,17 +614,19 @@ def plot_report(report:dict, # the run's figures
         ax.set_ylabel(ylabel); ax.set_title(title, fontsize=10); ax.legend(fontsize=8); fig.tight_layout()
         figs[name] = fig
     tok = report.get('tokenizer') or {}
-    langs = sorted({l for st in tok.values() for l in st})
+    langs = sorted({l for st in tok.values() for l in st if not _no_words(report, l)})  # languages without spaces: no words to count
     if langs: bars('tokens_per_word', langs, {st: [_get(tok, st, l, 'tokens_per_word') for l in langs] for st in tok},
                    'tokens per word', 'Tokenizer fertility (lower is better)')
     bpc = report.get('bpc') or {}
     langs = sorted({l for st in bpc.values() for l in st})
     if langs: bars('bpc', langs, {st: [_get(bpc, st, l) for l in langs] for st in bpc}, 'bits per character', 'Held-out bits per character (lower is better)')
     sp = report.get('speed') or {}
-    keys = sorted({k for st in sp.values() for k in st if k.endswith('words_per_s')})
-    label = lambda k: f"{k.split('_')[0]}, {'free generation' if '_free_' in k else 'same text'}"
+    # words per second; characters per second (same text) for a language written without spaces
+    keys = sorted({k for st in sp.values() for k in st if k.endswith('chars_per_s' if _no_words(report, k.split('_')[0]) else 'words_per_s')})
+    label = lambda k: f"{k.split('_')[0]}, {'free generation' if '_free_' in k else 'same text'}{', chars/s' if k.endswith('chars_per_s') else ''}"
     if keys: bars('speed', [label(k) for k in keys], {st: [_get(sp, st, k) for k in keys] for st in sp},
-                  'words per second', 'Generation speed (higher is better)')
+                  'words (or characters) per second' if any(k.endswith('chars_per_s') for k in keys) else 'words per second',
+                  'Generation speed (higher is better)')
     chat = report.get('chat') or {}
     figures = [(n, keys) for n, keys in [*((f'{l} prompts answered in {l}', ('language', l, 'share')) for l in sorted({l for r in chat.values() for l in (r.get('language') or {})})),
                                         ('copy: exact', ('copy', 'exact')), ('copy: similarity', ('copy', 'similarity')), ('fact check', ('facts', 'share'))]

@@ -9,9 +9,11 @@ from __future__ import annotations
 import re, json, html
 from .core import *
 from .tokenizer import load_base_tokenizer, iter_texts, read_texts, read_corpus
+from .data import spaceless_share
 
 # %% auto #0
-__all__ = ['word_token_counts', 'tokenizer_stats', 'compare_tokenizers', 'plot_stats', 'highlight_tokens', 'token_viewer']
+__all__ = ['NO_WORDS', 'word_token_counts', 'tokenizer_stats', 'compare_tokenizers', 'plot_stats', 'highlight_tokens',
+           'token_viewer']
 
 # %% ../nbs/04_tokenizer_metrics.ipynb #18df24e6
 _WORD = re.compile(r'\w+')
@@ -30,24 +32,30 @@ def word_token_counts(text:str, # one text
     return counts
 
 # %% ../nbs/04_tokenizer_metrics.ipynb #ae372e73
+NO_WORDS = 'n/a (no spaces: characters per token only)'
+
 def tokenizer_stats(tokenizer, # a fast tokenizer (or anything `load_base_tokenizer` takes)
                     texts, # strings, a Dataset, or one string
+                    words:bool|None=None, # count words (`\w+` runs)? None: unless most letters are in a script written without spaces
                    ) -> dict:
-    "Characters/bytes per token, tokens per word, split word share and vocabulary use of `tokenizer` on `texts`."
+    "Characters/bytes per token, tokens per word, split word share and vocabulary use of `tokenizer` on `texts`; `words` says how words were counted."
     tok = load_base_tokenizer(tokenizer)
     texts = [t for t in iter_texts(texts) if t]
     if not texts: raise VikhrError("no text to measure: pass at least one non-empty text.")
+    if words is None: words = spaceless_share(texts) < 0.5
     n_tok = n_words = n_split = n_word_tok = 0
     seen = set()
     for t, e in zip(texts, tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)):
         n_tok += len(e.ids); seen.update(e.ids)
+        if not words: continue
         c = word_token_counts(t, e.offsets)
         n_words += len(c); n_word_tok += sum(c); n_split += sum(x > 1 for x in c)
     n_chars, n_bytes = sum(map(len, texts)), sum(len(t.encode('utf-8')) for t in texts)
-    return dict(n_texts=len(texts), n_chars=n_chars, n_bytes=n_bytes, n_words=n_words, n_tokens=n_tok,
+    return dict(n_texts=len(texts), n_chars=n_chars, n_bytes=n_bytes, n_words=n_words if words else None, n_tokens=n_tok,
                 chars_per_token=n_chars / max(n_tok, 1), bytes_per_token=n_bytes / max(n_tok, 1),
-                tokens_per_word=n_word_tok / max(n_words, 1), split_word_share=n_split / max(n_words, 1),
-                vocab_size=len(tok), vocab_use=len(seen) / len(tok))
+                tokens_per_word=n_word_tok / max(n_words, 1) if words else None,
+                split_word_share=n_split / max(n_words, 1) if words else None,
+                vocab_size=len(tok), vocab_use=len(seen) / len(tok), words='\\w+ runs' if words else NO_WORDS)
 
 # %% ../nbs/04_tokenizer_metrics.ipynb #49efd2fb
 def compare_tokenizers(tokenizers:dict|list, # {name: tokenizer or spec}, or a list of specs (named by themselves)
@@ -108,7 +116,7 @@ def highlight_tokens(tokenizer, # a fast tokenizer
 # %% ../nbs/04_tokenizer_metrics.ipynb #936bc577
 def token_viewer(tok_a, # the first tokenizer (e.g. the original)
                  tok_b, # the second (e.g. the adapted one)
-                 text:str='Привет, мир! Hello, world!', # the initial text
+                 text:str='Hello, world! Привет, мир! こんにちは、世界！', # the initial text
                  names:tuple=('original', 'adapted'), # column titles
                 ):
     "An ipywidgets box: type text, see the tokens of both tokenizers side by side."

@@ -6,12 +6,12 @@ Docs: https://vikhr-nb.github.io/vikhr_nb/sft.html.md"""
 
 # %% ../nbs/08_sft.ipynb #9fab1835
 from __future__ import annotations
-import os, re, sys, json, random, argparse
+import os, re, sys, json, random, argparse, itertools
 from dataclasses import asdict
 from pathlib import Path
 import yaml
 from .core import *
-from .data import script_share
+from .data import script_share, char_script, SPACELESS_SCRIPTS
 from .train import TrainConfig, load_config, train, check_messages, _FIELDS, _add_config_flags
 
 # %% auto #0
@@ -71,8 +71,17 @@ def repetition_share(text:str, # an answer
                share([s[i:i + chars] for i in range(len(s) - chars + 1)]))
 
 def word_list(text:str) -> list:
-    "The lower-cased words of `text`: runs of letters (digits and `_` split them), hyphens inside a word kept."
-    return re.findall(r'[^\W\d_]+(?:-[^\W\d_]+)*', text.lower())
+    "The lower-cased words of `text`: runs of letters (digits and `_` split them), hyphens inside a word kept; in scripts written without spaces, character bigrams."
+    out = []
+    for w in re.findall(r'[^\W\d_]+(?:-[^\W\d_]+)*', text.lower()):
+        if w.isascii(): out.append(w); continue
+        # Japanese, Chinese, Thai...: no spaces, so a run of letters is a phrase. Its character bigrams stand in for words
+        # (the usual unit of CJK text retrieval): made-up text has bigrams the language's training text never uses.
+        for spaceless, seg in itertools.groupby(w, lambda c: char_script(c) in SPACELESS_SCRIPTS):
+            seg = ''.join(seg)
+            if not spaceless: out.append(seg)
+            else: out += [seg[i:i + 2] for i in range(len(seg) - 1)] or [seg]
+    return out
 
 def lexicon(texts) -> set:
     "Every word (`word_list`) of `texts`: the words a language's training text uses, to tell real words from made-up ones."
