@@ -22,7 +22,9 @@ import torch
 
 from vikhr_nb.models import load_model, DEFAULT_MODEL
 from vikhr_nb.tokenizer import adapt_tokenizer, read_texts
-from vikhr_nb.embeddings import init_embeddings, resize_embeddings, fit_head_rows
+from vikhr_nb.embeddings import init_embeddings, resize_embeddings
+from vikhr_nb.focus import focus_rows  # registers the focus method
+from vikhr_nb.head_fit import fit_head_rows
 
 def best(fn, repeat, setup=None):
     "Best wall time of `repeat` calls of fn(setup())."

@@ -20,6 +20,17 @@ def smol():
     from vikhr_nb.models import load_model
     return load_model('smollm2-135m-instruct')
 
+@pytest.fixture(scope='module')
+def tiny_model_dir(tmp_path_factory):
+    "A tiny random Llama with the real SmolLM2 tokenizer (built here, never fetched): the pipeline's stages run for real, in seconds."
+    from vikhr_nb.models import tiny_llama, load_tokenizer
+    d = tmp_path_factory.mktemp('tiny')
+    tok = load_tokenizer('smollm2-135m-instruct')
+    m = tiny_llama(len(tok), hidden_size=32, n_layers=2, n_heads=4, max_len=1024)
+    m.config.bos_token_id, m.config.eos_token_id, m.config.pad_token_id = tok.bos_token_id, tok.eos_token_id, tok.pad_token_id
+    m.save_pretrained(d); tok.save_pretrained(d)
+    return d
+
 def run_vikhr(*args, env=None, timeout=600, cwd=None):
     "Run the `vikhr` command line in a subprocess; returns CompletedProcess."
     e = {**os.environ, **(env or {})}

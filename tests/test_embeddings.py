@@ -7,6 +7,8 @@ from vikhr_nb.core import VikhrError
 from vikhr_nb.models import tiny_llama, load_tokenizer, fetch_wheel_file, MISTRAL_SPM
 from vikhr_nb.tokenizer import adapt_tokenizer, read_texts, save_adapted, load_base_tokenizer, tokenizer_json, build_tokenizer, MAPPING_FILE
 from vikhr_nb.embeddings import *
+from vikhr_nb.focus import *  # registers the focus method in INIT_METHODS
+from vikhr_nb.head_fit import *
 from conftest import run_vikhr
 
 @pytest.fixture(scope='module')
@@ -246,3 +248,14 @@ def test_cli_embed_fit_head(adapted, smol_tok, tmp_path):
     assert fit['loss_after'] < fit['loss_before'] and fit['rows'] == len(mp)
     assert json.loads((tmp_path/'model'/EMBED_RECORD).read_text())['fit_head'] == fit
     assert AutoModelForCausalLM.from_pretrained(tmp_path/'model').config.vocab_size == len(tok)
+
+def test_focus_is_registered_by_its_module():
+    "FOCUS lives in its own lesson and module: without that module `init_embeddings` names it; with it, the recipe is there."
+    import subprocess, sys
+    code = ("import torch\nfrom vikhr_nb.core import VikhrError\nfrom vikhr_nb.embeddings import init_embeddings, INIT_METHODS\n"
+            "try: init_embeddings(torch.zeros(3, 2), {3: [1]}, 'focus')\nexcept VikhrError as e: print(e)\n"
+            "import vikhr_nb.focus\nprint(list(INIT_METHODS))")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "unknown init method 'focus'" in r.stdout and 'import vikhr_nb.focus' in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == "['mean', 'weighted', 'random', 'focus']"

@@ -30,22 +30,10 @@ def test_japanese_corpus_is_real_and_pinned():
     kept = lambda script: len(filter_script(Dataset.from_dict({'text': held}), script))
     assert kept(lang_script('ja')) >= 0.9 * len(held) > 2 * kept('Han')  # a few sections are mostly command names (Latin)
 
-@pytest.fixture(scope='module')
-def tiny_model_dir(tmp_path_factory):
-    "A tiny random Llama with the real SmolLM2 tokenizer (built here, never fetched)."
-    d = tmp_path_factory.mktemp('tiny')
-    tok = load_tokenizer('smollm2-135m-instruct')
-    m = tiny_llama(len(tok), hidden_size=32, n_layers=2, n_heads=4, max_len=1024)
-    m.config.bos_token_id, m.config.eos_token_id, m.config.pad_token_id = tok.bos_token_id, tok.eos_token_id, tok.pad_token_id
-    m.save_pretrained(d); tok.save_pretrained(d)
-    return d
-
 def ja_config(model_dir, out):
-    # script: null. The pipeline's tokenizer stage checks and filters by one Unicode script name compared for equality
-    # (vikhr_nb.tokenizer `_letters_in_script`, `target_letters`), so 'Japanese' (Han + Hiragana + Katakana) is refused
-    # there and 'Han' would drop every kana-only token. Without a script, extend adds the new tokens that hold a letter
-    # outside ASCII: exactly Japanese here, and English is cut as before.
-    return {'name': 'tiny-ja', 'model': str(model_dir), 'out_dir': str(out), 'language': 'ja', 'script': None,
+    # no script given: 'auto' takes it from the language, 'Japanese' (Han + Hiragana + Katakana), which checks and filters
+    # the corpus and decides which new tokens extend may add (those holding a Japanese letter)
+    return {'name': 'tiny-ja', 'model': str(model_dir), 'out_dir': str(out), 'language': 'ja',
             'data': {'target': [f'{JA}:lang=ja,split=train'], 'replay': ['manifest:lang=en,split=train'],
                      'heldout': {'ja': [f'{JA}:lang=ja,split=heldout'], 'en': ['manifest:lang=en,split=heldout']},
                      'tasks': {}, 'instructions': [], 'calibration_prompts': {}, 'heldout_instructions': {},

@@ -8,16 +8,6 @@ from vikhr_nb.pipeline import adapt, load_pipeline_config, config_dict, Pipeline
 from vikhr_nb.models import tiny_llama, load_tokenizer
 from conftest import ROOT, run_vikhr
 
-@pytest.fixture(scope='module')
-def tiny_model_dir(tmp_path_factory):
-    "A tiny random Llama with the real SmolLM2 tokenizer: the pipeline's stages run for real, in seconds."
-    d = tmp_path_factory.mktemp('tiny')
-    tok = load_tokenizer('smollm2-135m-instruct')
-    m = tiny_llama(len(tok), hidden_size=32, n_layers=2, n_heads=4, max_len=1024)
-    m.config.bos_token_id, m.config.eos_token_id, m.config.pad_token_id = tok.bos_token_id, tok.eos_token_id, tok.pad_token_id
-    m.save_pretrained(d); tok.save_pretrained(d)
-    return d
-
 def small_config(model_dir, out, **train):
     return {'name': 'tiny', 'model': str(model_dir), 'out_dir': str(out),
             'data': {'max_target_chars': 200_000, 'max_replay_chars': 100_000, 'eval_max_chars': 1500, 'mc_max_items': 3},

@@ -20,7 +20,7 @@ _COMMANDS = [  # (module, registering function) in the order they appear in `vik
     ('vikhr_nb.models', '_model_cli'),
     ('vikhr_nb.tokenizer', '_tokenizer_cli'),
     ('vikhr_nb.metrics', '_stats_cli', 'vikhr_nb.tokenizer'),  # a third entry: registered into that one's subcommands (`vikhr tokenizer stats`)
-    ('vikhr_nb.embeddings', '_embed_cli'),
+    ('vikhr_nb.head_fit', '_embed_cli'),
     ('vikhr_nb.train', '_train_cli'),
     ('vikhr_nb.lep', '_lep_cli'),
     ('vikhr_nb.sft', '_sft_cli'),

@@ -1,4 +1,4 @@
-"""Embedding surgery: resize a model to an adapted tokenizer (input embeddings and output head, tied or untied), copy every shared token's row by its string, and give every new token a starting row from its old pieces — mean, weighted, random or FOCUS.
+"""Embedding surgery: resize a model to an adapted tokenizer (input embeddings and output head, tied or untied), copy every shared token's row by its string, and give every new token a starting row from its old pieces — mean, weighted or random; FOCUS and the head fit follow in `05a_focus` and `05b_head_fit`.
 
 Docs: https://vikhr-nb.github.io/vikhr_nb/embeddings.html.md"""
 
@@ -12,13 +12,13 @@ import torch
 import torch.nn.functional as F
 from .core import *
 from .models import load_model, load_tokenizer, check_model_tokenizer, DEFAULT_MODEL
-from .eval import context_token_id
 from .tokenizer import token_mapping, load_mapping, bpe_family, read_texts, read_corpus, MAPPING_FILE
 
 # %% auto #0
 __all__ = ['INIT_METHODS', 'EMBED_RECORD', 'shared_tokens', 'piece_matrix', 'piece_bytes', 'piece_weights', 'sample_like',
-           'aux_vectors', 'sparsemax', 'focus_matrix', 'init_embeddings', 'check_embeddings', 'check_mapping',
-           'read_mapping', 'resize_embeddings', 'install_rows', 'save_adapted_model', 'head_states', 'fit_head_rows']
+           'init_method', 'combine_rows', 'mean_rows', 'weighted_rows', 'random_rows', 'init_embeddings',
+           'check_embeddings', 'check_mapping', 'read_mapping', 'resize_embeddings', 'install_rows',
+           'save_adapted_model']
 
 # %% ../nbs/05_embeddings.ipynb #77c157f9
 def shared_tokens(old_tokenizer, # the tokenizer the model was trained with
@@ -81,115 +81,50 @@ def sample_like(weight:torch.Tensor, # (rows, dim) old matrix
     g = torch.Generator().manual_seed(seed)
     return mu + torch.randn(n, w.shape[1], generator=g) @ L.T
 
-# %% ../nbs/05_embeddings.ipynb #bbc3d1bc
-def aux_vectors(tokenizer, # the new tokenizer
-                texts, # target-language text (strings, a Dataset, files or corpus specs)
-                dim:int=100, # dimensions of the auxiliary space
-                window:int=5, # co-occurrence window, tokens on each side
-                n_context:int=2000, # the most frequent tokens used as contexts
-                min_count:int=3, # tokens seen fewer times get no vector
-                seed:int=0, # seed of the randomized SVD
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Unit-length PPMI + SVD co-occurrence vectors (len(tokenizer), dim) of the tokens in `texts`, and which tokens have one."
-    encs = tokenizer.backend_tokenizer.encode_batch(read_texts(texts), add_special_tokens=False)
-    V = len(tokenizer)
-    ids = torch.tensor([i for e in encs for i in e.ids], dtype=torch.long)  # (N,) the corpus as one stream
-    doc = torch.repeat_interleave(torch.arange(len(encs)), torch.tensor([len(e.ids) for e in encs]))  # (N,) document of each token
-    if not len(ids): raise VikhrError('focus needs target-language text for its auxiliary space: the corpus is empty.')
-    count = torch.bincount(ids, minlength=V)
-    rows = (count >= min_count).nonzero().squeeze(1)  # tokens that get a vector
-    ctx = count.argsort(descending=True, stable=True)[:n_context]; ctx = ctx[count[ctx] > 0]
-    r_ix = torch.full((V,), -1, dtype=torch.long); r_ix[rows] = torch.arange(len(rows))
-    c_ix = torch.full((V,), -1, dtype=torch.long); c_ix[ctx] = torch.arange(len(ctx))
-    R, C = len(rows), len(ctx)
-    M = torch.zeros(R * C)  # (R*C,) co-occurrence counts, flat
-    for k in range(1, window + 1):
-        same = doc[:-k] == doc[k:]  # pairs k apart in the same document
-        for a, b in ((ids[:-k], ids[k:]), (ids[k:], ids[:-k])):  # both directions
-            ok = same & (r_ix[a] >= 0) & (c_ix[b] >= 0)
-            M += torch.bincount(r_ix[a[ok]] * C + c_ix[b[ok]], minlength=R * C).float()
-    M = M.view(R, C)
-    p_row = M.sum(1, keepdim=True) / M.sum(); p_ctx = M.sum(0, keepdim=True) ** 0.75; p_ctx = p_ctx / p_ctx.sum()
-    ppmi = torch.where(M > 0, torch.log(M / M.sum() / (p_row * p_ctx).clamp_min(1e-30)).clamp_min(0), torch.zeros(()))  # (R, C)
-    with torch.random.fork_rng(devices=[]):  # a seeded randomized SVD that leaves the caller's random state alone
-        torch.manual_seed(seed)
-        U, S, _ = torch.svd_lowrank(ppmi, q=min(dim + 10, R, C), niter=4)  # (R, q), (q,)
-    vecs = U[:, :dim] * S[:dim].sqrt()  # U·S^½: the usual weighting of SVD word vectors
-    out = torch.zeros(V, vecs.shape[1]); out[rows] = F.normalize(vecs, dim=1)
-    has = torch.zeros(V, dtype=torch.bool); has[rows] = True
-    return out, has
-
-# %% ../nbs/05_embeddings.ipynb #6bab0368
-def sparsemax(z:torch.Tensor, # (..., n) scores
-             ) -> torch.Tensor:
-    "Sparsemax over the last dimension: the closest point of the probability simplex to `z` (sparse, sums to one)."
-    zs = z.sort(dim=-1, descending=True).values
-    k = torch.arange(1, z.shape[-1] + 1, dtype=z.dtype, device=z.device)
-    cs = zs.cumsum(-1)
-    k_z = ((1 + k * zs) > cs).sum(-1, keepdim=True)  # size of the support
-    tau = (cs.gather(-1, k_z - 1) - 1) / k_z
-    return (z - tau).clamp_min(0)
-
-# %% ../nbs/05_embeddings.ipynb #f90b964e
-def focus_matrix(mapping:dict, # new id -> old ids
-                 n_old:int, # rows of the old matrix
-                 shared:tuple, # (new ids, old ids) from `shared_tokens`
-                 vecs:torch.Tensor, # (n_new, dim) auxiliary vectors from `aux_vectors`
-                 has:torch.Tensor, # (n_new,) which tokens have one
-                 exclude=(), # new ids never used as sources (special tokens)
-                 chunk:int=1024, # new tokens scored at a time
-                ) -> torch.Tensor:
-    "Sparse (len(mapping), n_old) FOCUS matrix: sparsemax of auxiliary similarities to the shared tokens; the piece mean where a token has no vector."
-    new_ids = torch.tensor(sorted(mapping), dtype=torch.long)
-    src_new, src_old = shared
-    ok = has[src_new] & ~torch.isin(src_new, torch.tensor(list(exclude), dtype=torch.long))
-    src_new, src_old = src_new[ok], src_old[ok]
-    mean = piece_matrix(mapping, n_old)
-    if not len(src_new): return mean  # nothing shared to combine
-    R, Cs, Vs = [], [], []
-    todo = has[new_ids].nonzero().squeeze(1)  # rows (positions in sorted(mapping)) with a vector
-    for s in range(0, len(todo), chunk):
-        r = todo[s:s + chunk]
-        w = sparsemax(vecs[new_ids[r]] @ vecs[src_new].T)  # (chunk, n_src) cosine similarities -> sparse weights
-        i, j = w.nonzero(as_tuple=True)
-        R.append(r[i]); Cs.append(src_old[j]); Vs.append(w[i, j])
-    (mr, mc), mv = mean.indices(), mean.values()
-    fb = ~has[new_ids][mr]  # the piece mean for tokens without a vector
-    R.append(mr[fb]); Cs.append(mc[fb]); Vs.append(mv[fb])
-    idx = torch.stack([torch.cat(R), torch.cat(Cs)])
-    return torch.sparse_coo_tensor(idx, torch.cat(Vs), (len(new_ids), n_old), check_invariants=True).coalesce()
-
 # %% ../nbs/05_embeddings.ipynb #1b8cb58a
-INIT_METHODS = ('mean', 'weighted', 'random', 'focus')
+INIT_METHODS = {} # name -> recipe(weights, mapping, old_tokenizer=, new_tokenizer=, texts=, seed=, **kwargs): new rows (float32), one per matrix
+
+def init_method(name:str, # the name `init_embeddings(method=...)` takes
+               ):
+    "Decorator: register a recipe for the new rows under `name` in `INIT_METHODS`."
+    def register(f): INIT_METHODS[name] = f; return f
+    return register
+
+def combine_rows(A:torch.Tensor, # sparse (n_new, n_old) recipe: row k combines old rows into the k-th new one
+                 weights:list, # the old matrices, each (n_old, dim)
+                ) -> list[torch.Tensor]:
+    "The new rows `A @ W` (float32) of each matrix `W` in `weights`."
+    A = A.to(weights[0].device)
+    return [torch.sparse.mm(A, w.detach().float()) for w in weights]  # (n_new, n_old) @ (n_old, dim)
+
+@init_method('mean')
+def mean_rows(weights, mapping, **_): return combine_rows(piece_matrix(mapping, weights[0].shape[0]), weights)
+
+@init_method('weighted')
+def weighted_rows(weights, mapping, old_tokenizer=None, **_):
+    if old_tokenizer is None: raise VikhrError("method='weighted' needs old_tokenizer (to read each piece's bytes).")
+    n_old = weights[0].shape[0]; pw = piece_weights(old_tokenizer)
+    return combine_rows(piece_matrix(mapping, n_old, torch.cat([pw, torch.ones(max(0, n_old - len(pw)))])[:n_old]), weights)
+
+@init_method('random')
+def random_rows(weights, mapping, seed=0, **_): return [sample_like(w, len(mapping), seed) for w in weights]
 
 def init_embeddings(weights, # the old matrix (rows, dim), or a list of them (input embeddings, output head) to give the same recipe
                     mapping:dict, # new id -> old ids, from `token_mapping`
-                    method:str='mean', # 'mean' (LEP/Vikhr), 'weighted' (non-whitespace bytes), 'random' (transformers' baseline) or 'focus'
+                    method:str='mean', # a name in `INIT_METHODS`: 'mean' (LEP/Vikhr), 'weighted' (non-whitespace bytes), 'random' (transformers' baseline), 'focus' (`vikhr_nb.focus`)
                     old_tokenizer=None, # 'weighted': the pieces' bytes; 'focus': the shared tokens
                     new_tokenizer=None, # 'focus': tokenizes `texts`; the shared tokens
                     texts=None, # 'focus': target-language text for the auxiliary space
                     seed:int=0, # 'random': the seed
-                    **focus_kwargs, # 'focus': passed to `aux_vectors` (dim, window, n_context, min_count)
+                    **kwargs, # passed to the recipe ('focus': `aux_vectors`' dim, window, n_context, min_count)
                    ) -> torch.Tensor|list[torch.Tensor]:
     "Rows for the new tokens of `mapping` (in the order of `sorted(mapping)`) from the old rows, in each matrix's dtype."
-    if method not in INIT_METHODS: raise VikhrError(f"unknown init method {method!r}: use one of {', '.join(INIT_METHODS)}.")
+    if method not in INIT_METHODS:
+        hint = " ('focus' is registered by `import vikhr_nb.focus`)" if method == 'focus' else ''
+        raise VikhrError(f"unknown init method {method!r}: use one of {', '.join(INIT_METHODS)}{hint}.")
     single = isinstance(weights, torch.Tensor)
     ws = [weights] if single else list(weights)
-    n_old = ws[0].shape[0]
-    if method == 'random': out = [sample_like(w, len(mapping), seed) for w in ws]
-    else:
-        if method == 'mean': A = piece_matrix(mapping, n_old)
-        elif method == 'weighted':
-            if old_tokenizer is None: raise VikhrError("method='weighted' needs old_tokenizer (to read each piece's bytes).")
-            pw = piece_weights(old_tokenizer); A = piece_matrix(mapping, n_old, torch.cat([pw, torch.ones(max(0, n_old - len(pw)))])[:n_old])
-        else:
-            if old_tokenizer is None or new_tokenizer is None or texts is None:
-                raise VikhrError("method='focus' needs old_tokenizer, new_tokenizer and texts (target-language text for its auxiliary space).")
-            vecs, has = aux_vectors(new_tokenizer, texts, **focus_kwargs)
-            exclude = list(new_tokenizer.added_tokens_decoder)  # special and chat tokens are no source of meaning
-            A = focus_matrix(mapping, n_old, shared_tokens(old_tokenizer, new_tokenizer), vecs, has, exclude)
-        A = A.to(ws[0].device)
-        out = [torch.sparse.mm(A, w.detach().float()) for w in ws]  # (n_new, n_old) @ (n_old, dim)
+    out = INIT_METHODS[method](ws, mapping, old_tokenizer=old_tokenizer, new_tokenizer=new_tokenizer, texts=texts, seed=seed, **kwargs)
     out = [o.to(w.dtype).to(w.device) for o, w in zip(out, ws)]
     return out[0] if single else out
 
@@ -379,138 +314,3 @@ def save_adapted_model(model, # a model resized by `resize_embeddings`
             (tmp/MAPPING_FILE).write_text(json.dumps(mp, ensure_ascii=False), encoding='utf-8')
         (tmp/EMBED_RECORD).write_text(json.dumps(made, ensure_ascii=False, indent=1), encoding='utf-8')
     return Path(out_dir)
-
-# %% ../nbs/05_embeddings.ipynb #f2cd5407
-@torch.no_grad()
-def head_states(model, # a causal LM whose logits are its output head applied to its decoder's last hidden states
-                tokenizer, # its tokenizer
-                texts, # strings, a Dataset, files or corpus specs
-                max_tokens:int=80_000, # stop after this many scored positions
-                max_len:int=512, # tokens per text at most (the rest of a longer text is not read)
-                batch_size:int=8, # texts per forward pass
-                seed:int=0, # which texts, when there are more than `max_tokens` of them: a seeded sample
-                progress:bool=False, # show a progress bar
-                bf16:bool|None=None, # read under bfloat16 autocast (None: where the device computes in it natively: a CUDA GPU with bf16, a CPU with bf16 instructions)
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    "The hidden states the output head reads, (N, dim) float32, and the token that follows each, (N,): the frozen model reading `texts`."
-    ctx = context_token_id(tokenizer)
-    texts = read_texts(texts)
-    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed)).tolist()
-    seqs, n, step = [], 0, 256
-    for b in range(0, len(order), step):  # the texts are sampled first and only those are tokenized: the cost follows max_tokens, not the corpus
-        if n >= max_tokens: break
-        encs = tokenizer.backend_tokenizer.encode_batch([texts[i] for i in order[b:b + step]], add_special_tokens=False)
-        for e in encs:
-            if n >= max_tokens: break
-            if ids := e.ids[:max_len - 1]: seqs.append([ctx] + ids); n += len(ids)
-    if not seqs: raise VikhrError('no text to read: the corpus for the head fit is empty.')
-    seqs.sort(key=len, reverse=True)  # similar lengths share a batch: less padding
-    dec, head = model.get_decoder(), model.get_output_embeddings()
-    dev = head.weight.device
-    was_training = model.training; model.eval()  # no dropout, in the check as in the reading
-    try:
-        x = torch.tensor([seqs[-1][:16]], device=dev)  # the head must be all there is between decoder and logits
-        if not torch.allclose(model(input_ids=x).logits.float(), head(dec(input_ids=x).last_hidden_state).float(), atol=1e-3, rtol=1e-3):
-            raise VikhrError(f'{type(model).__name__} does more than apply its output head to the last hidden state (logit scaling or soft-capping): '
-                             f'the head fit does not support it; initialize without it.')
-        H, T = [], []
-        cast = bf16_autocast(dev, bf16)  # reading faster on a CPU with bf16 instructions; the fit itself runs in float32
-        for b in track(range(0, len(seqs), batch_size), 'head fit: reading the texts', enabled=progress):
-            chunk = seqs[b:b + batch_size]; L = max(map(len, chunk))
-            ids = torch.full((len(chunk), L), ctx, dtype=torch.long); mask = torch.zeros_like(ids)
-            for j, s in enumerate(chunk): ids[j, :len(s)] = torch.tensor(s); mask[j, :len(s)] = 1
-            with cast: h = dec(input_ids=ids.to(dev), attention_mask=mask.to(dev)).last_hidden_state  # (B, L, dim)
-            keep = mask[:, 1:].bool()  # position p predicts token p+1
-            H.append(h[:, :-1][keep.to(dev)].float()); T.append(ids[:, 1:][keep].to(dev))
-    finally: model.train(was_training)
-    return torch.cat(H), torch.cat(T)
-
-# %% ../nbs/05_embeddings.ipynb #fa15e10e
-def fit_head_rows(model, # a causal LM, changed in place (its output head, which is the input embeddings too when tied)
-                  tokenizer, # its (adapted) tokenizer
-                  rows, # the head rows to fit: the new tokens' ids, e.g. `sorted(mapping)`
-                  texts, # target-language text (strings, a Dataset, files or corpus specs)
-                  replay_texts=None, # text the model must keep predicting as before (English): the new rows learn to stay out of it
-                  max_tokens:int=80_000, # positions of `texts` read
-                  replay_tokens:int=20_000, # positions of `replay_texts` read
-                  max_len:int=512, # tokens per text at most
-                  epochs:int=1, # passes over the positions
-                  batch_size:int=512, # positions per step
-                  lr:float=1e-3, # Adam's step size
-                  reg:float=1.0, # weight of the squared distance of each row from where it started (the piece mean)
-                  seed:int=0, # which texts are read and the order of the steps
-                progress:bool=False, # show progress bars
-                  bf16:bool|None=None, # read the texts under bfloat16 autocast (see `head_states`; None: where the device computes in it natively)
-                 ) -> dict:
-    "Fit the head rows `rows` to next-token prediction on `texts` (plus `replay_texts`) with the rest of the model frozen; returns the losses before and after."
-    t0 = time.perf_counter()
-    head = model.get_output_embeddings(); W, bias = head.weight, getattr(head, 'bias', None)
-    rows = torch.as_tensor(sorted(set(map(int, rows))), dtype=torch.long, device=W.device)
-    if not len(rows): raise VikhrError('no head rows to fit: the tokenizer added no tokens.')
-    if rows.min() < 0 or rows.max() >= W.shape[0]: raise VikhrError(f'head rows to fit must lie in 0..{W.shape[0] - 1}: the ids belong to another tokenizer.')
-    if max_tokens <= 0 or epochs <= 0 or batch_size <= 0: raise VikhrError(f'max_tokens, epochs and batch_size must be positive (got {max_tokens}, {epochs}, {batch_size}).')
-    H, T = head_states(model, tokenizer, texts, max_tokens, max_len, seed=seed, progress=progress, bf16=bf16)
-    if replay_texts is not None and replay_tokens:
-        H2, T2 = head_states(model, tokenizer, replay_texts, replay_tokens, max_len, seed=seed, progress=progress, bf16=bf16)
-        H, T = torch.cat([H, H2]), torch.cat([T, T2])
-    W0 = W.detach().float().clone(); b0 = None if bias is None else bias.detach().float()
-    start = W0[rows].clone(); P = torch.nn.Parameter(start.clone())
-    def logits(h):  # (n, rows of the head): the fixed rows, with the fitted ones put in place
-        lo = h @ W0.T if b0 is None else torch.addmm(b0, h, W0.T)
-        new = h @ P.T if b0 is None else h @ P.T + b0[rows]
-        return lo.index_copy(1, rows, new)
-    g = torch.Generator().manual_seed(seed)
-    probe = torch.randperm(len(T), generator=g)[:4096].to(T.device)  # positions the losses are reported on
-    with torch.no_grad(): before = F.cross_entropy(logits(H[probe]), T[probe]).item()
-    opt = torch.optim.Adam([P], lr=lr)
-    steps = 0
-    for _ in range(epochs):
-        perm = torch.randperm(len(T), generator=g).to(T.device)
-        for s in track(range(0, len(T), batch_size), 'head fit: fitting the rows', enabled=progress):
-            ix = perm[s:s + batch_size]
-            loss = F.cross_entropy(logits(H[ix]), T[ix]) + reg * (P - start).pow(2).sum(1).mean()
-            opt.zero_grad(); loss.backward(); opt.step(); steps += 1
-    with torch.no_grad():
-        after = F.cross_entropy(logits(H[probe]), T[probe]).item()
-        W[rows] = P.to(W.dtype)
-    res = {'positions': len(T), 'rows': len(rows), 'steps': steps, 'loss_before': round(before, 4), 'loss_after': round(after, 4),
-           'seconds': round(time.perf_counter() - t0, 1)}
-    log(f"fit_head_rows: {res['rows']} rows on {res['positions']} positions, {steps} steps: loss {before:.3f} -> {after:.3f} nats/token ({res['seconds']}s)")
-    return res
-
-# %% ../nbs/05_embeddings.ipynb #656a3f91
-def _embed_cli(sub):
-    p = sub.add_parser('embed', help='resize a model to an adapted tokenizer and initialize the new embeddings (mean, weighted, random, focus)')
-    p.add_argument('--model', default=DEFAULT_MODEL, help='the original model: alias, directory, .gguf or hub id')
-    p.add_argument('--tokenizer', required=True, help='the adapted tokenizer: a directory from `vikhr tokenizer adapt` (or anything --model takes)')
-    p.add_argument('--method', choices=INIT_METHODS, default='mean')
-    p.add_argument('--corpus', nargs='+', default=None, help="focus, --fit-head: target-language text, files or corpus specs ('manifest:lang=ru,split=train')")
-    p.add_argument('--fit-head', action='store_true', help='then fit the new head rows to --corpus (and --replay) on the frozen model')
-    p.add_argument('--replay', nargs='+', default=None, help="--fit-head: original-language text the new rows must stay out of ('manifest:lang=en,split=train')")
-    p.add_argument('--fit-tokens', type=int, default=60_000, help='--fit-head: positions of --corpus read (and a quarter as many of --replay)')
-    p.add_argument('--pad-to-multiple-of', type=int, default=None, help='round the number of rows up to a multiple of this')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--out', required=True, help='output model directory (written atomically)')
-    p.add_argument('--overwrite', action='store_true', help='replace an existing output directory')
-    p.set_defaults(func=_embed_cmd)
-
-def _embed_cmd(a):
-    if a.method == 'focus' and not a.corpus: raise VikhrError('--method focus needs --corpus: target-language text for its auxiliary space.')
-    if a.fit_head and not a.corpus: raise VikhrError('--fit-head needs --corpus: the target-language text the head rows are fitted to.')
-    if a.replay and not a.fit_head: raise VikhrError('--replay is read only by --fit-head: add --fit-head, or drop --replay.')
-    check_overwrite(a.out, a.overwrite)  # fail before minutes of work; --overwrite replaces only a vikhr_nb output
-    texts = read_corpus(a.corpus) if a.corpus else None
-    model, old = load_model(a.model)
-    new = load_tokenizer(a.tokenizer)
-    has_map = (Path(a.tokenizer)/MAPPING_FILE).is_file()
-    mapping = read_mapping(a.tokenizer, old) if has_map else token_mapping(old, new)
-    meta = json.loads((Path(a.tokenizer)/MAPPING_FILE).read_text(encoding='utf-8')) if has_map else {}
-    t0 = time.perf_counter()
-    resize_embeddings(model, old, new, mapping, a.method, a.pad_to_multiple_of, a.seed, texts)
-    fit = fit_head_rows(model, new, sorted(mapping), texts, read_corpus(a.replay) if a.replay else None, max_tokens=a.fit_tokens,
-                        replay_tokens=a.fit_tokens // 4, seed=a.seed) if a.fit_head else None
-    out = save_adapted_model(model, new, a.out, mapping, overwrite=a.overwrite, record={'command': 'vikhr embed', 'args': {k: v for k, v in vars(a).items() if k != 'func'}}, method=a.method, base_model=str(a.model), tokenizer_source=str(a.tokenizer),
-                             mode=meta.get('mode'), old_vocab_size=len(old), mapping_from=MAPPING_FILE if has_map else 'token_mapping',
-                             pad_to_multiple_of=a.pad_to_multiple_of, seed=a.seed, corpus=a.corpus, fit_head=fit, replay=a.replay, seconds=round(time.perf_counter() - t0, 2))
-    print(json.dumps({'out': str(out), 'method': a.method, 'old_vocab_size': len(old), 'new_vocab_size': len(new),
-                      'rows': model.get_input_embeddings().weight.shape[0], 'new_tokens': len(mapping), 'tied': bool(model.config.tie_word_embeddings), 'fit_head': fit}))

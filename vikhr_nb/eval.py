@@ -1,4 +1,4 @@
-"""What did the adaptation buy? Bits per character (comparable across tokenizers), generation speed in words per second, task accuracy, and a report.
+"""What did the adaptation buy? Generation speed in words per second, task accuracy, whether it is still an assistant, and bits per character (lesson 04a), side by side for the original and the adapted model in one report.
 
 Docs: https://vikhr-nb.github.io/vikhr_nb/eval.html.md"""
 
@@ -12,117 +12,12 @@ import torch
 import torch.nn.functional as F
 from .core import *
 from .models import token_nll
+from .bpc import context_token_id, nll_totals, bits_per_char, repeat_classes  # lesson 04a; the report uses them
 
 # %% auto #0
-__all__ = ['STAGES', 'context_token_id', 'nll_totals', 'bits_per_char', 'repeat_classes', 'generation_speeds', 'generation_speed',
-           'choice_logprobs', 'shared_context_logprobs', 'mc_accuracy', 'answer_bits_per_char', 'copy_score',
-           'score_answers', 'answer_language', 'fact_check', 'chat_eval', 'report_markdown', 'speed_check',
-           'plot_report', 'write_report']
-
-# %% ../nbs/09_eval.ipynb #c07e31a1
-def context_token_id(tokenizer) -> int:
-    "The token that precedes every scored text: the BOS the tokenizer adds itself, else its EOS."
-    ids = tokenizer('a').input_ids
-    if tokenizer.bos_token_id is not None and ids and ids[0] == tokenizer.bos_token_id: return tokenizer.bos_token_id
-    for t in (tokenizer.eos_token_id, tokenizer.bos_token_id, tokenizer.pad_token_id):
-        if t is not None: return t
-    raise VikhrError('the tokenizer has no BOS, EOS or pad token to start a text with: pass context_id explicitly.')
-
-# %% ../nbs/09_eval.ipynb #79252ac6
-def _windows(ids:list, block_size:int, overlap:int):
-    "Yield (window, n_context, start) triples that score every position of `ids` after the first exactly once; `window = ids[start:start + len(window)]`."
-    step = block_size - 1 - overlap
-    if step < 1: raise VikhrError(f'overlap={overlap} leaves no room to score tokens in blocks of {block_size}: lower it.')
-    start = 0
-    while start + 1 < len(ids):
-        a = max(0, start - overlap) if start else 0
-        w = ids[a: start + block_size - overlap] if start else ids[:block_size]
-        yield w, start - a, a
-        start += step if start else block_size - 1
-
-# %% ../nbs/09_eval.ipynb #6e88b77e
-@torch.no_grad()
-def nll_totals(model, # a causal LM
-               tokenizer, # its tokenizer
-               texts, # iterable of strings
-               block_size:int=512, # tokens per window (at most the model's context)
-               batch_size:int=8, # windows per forward pass
-               overlap:int=0, # extra context tokens carried into each following window
-               context_id:int|None=None, # token that precedes each text (default: `context_token_id`)
-               progress:bool=False, # show a progress bar
-               by_repeat:bool=False, # also split the totals between repeated words and the rest (`repeat_classes`)
-               min_word:int=4, # with `by_repeat`: the shortest word that counts
-               chunk:int=1024, # positions whose logits exist at once (`token_nll`; 0: the whole batch's)
-              ) -> dict:
-    "Summed negative log-likelihood (bits) of `texts`, with their characters, UTF-8 bytes and tokens (and the same split by `repeat_classes`)."
-    texts = [t for t in texts if t]
-    if not texts: raise VikhrError('no text to score: the evaluation corpus is empty.')
-    ctx = context_token_id(tokenizer) if context_id is None else context_id
-    if by_repeat and getattr(tokenizer, 'is_fast', True) is False:
-        raise VikhrError('by_repeat needs the character offsets of each token, which only fast tokenizers give: load the tokenizer with use_fast=True.')
-    windows, flags, split = [], [], {c: {'nll_bits': 0., 'n_chars': 0, 'n_tokens': 0} for c in ('repeated', 'other')}
-    for k, t in enumerate(texts):
-        enc = tokenizer(t, add_special_tokens=False, return_offsets_mapping=True) if by_repeat else tokenizer(t, add_special_tokens=False)
-        ids = [ctx] + enc.input_ids
-        windows += [(w, n_ctx, k, a) for w, n_ctx, a in _windows(ids, block_size, overlap)]
-        if by_repeat:
-            f, ch = repeat_classes(t, enc.offset_mapping, min_word)
-            flags.append(torch.tensor([False] + f))  # aligned with ids: the context token is never scored
-            for fi, c in zip(f, ch): split['repeated' if fi else 'other']['n_chars'] += c
-    windows.sort(key=lambda w: -len(w[0]))  # similar lengths share a batch: less padding
-    dev = next(model.parameters()).device
-    was_training = model.training; model.eval()
-    nll, n_tok = 0., 0
-    for i in track(range(0, len(windows), batch_size), 'scoring text', enabled=progress):
-        batch = windows[i:i+batch_size]
-        L = max(len(w[0]) for w in batch)
-        input_ids = torch.full((len(batch), L), ctx, dtype=torch.long)
-        labels = torch.full((len(batch), L), -100, dtype=torch.long)
-        mask = torch.zeros((len(batch), L), dtype=torch.long)
-        for j, (w, n_ctx, _, _) in enumerate(batch):
-            input_ids[j, :len(w)] = torch.tensor(w); mask[j, :len(w)] = 1
-            labels[j, n_ctx+1:len(w)] = torch.tensor(w[n_ctx+1:])  # position 0 (and carried context) is never scored
-        # shift: position p predicts the token at p+1; the head meets the scored positions a chunk at a time (`token_nll`)
-        targets = F.pad(labels[:, 1:], (0, 1), value=-100)
-        tok_nll = token_nll(model, input_ids.to(dev), targets.to(dev), mask.to(dev), chunk=chunk)[:, :-1].cpu()  # (B, L-1)
-        nll += tok_nll.sum().item()
-        n_tok += (labels[:, 1:] != -100).sum().item()
-        for j, (w, n_ctx, k, a) in enumerate(batch if by_repeat else []):
-            rep = flags[k][a + n_ctx + 1: a + len(w)]  # the scored tokens of this window
-            v = tok_nll[j, n_ctx:len(w) - 1]
-            for c, sel in (('repeated', rep), ('other', ~rep)):
-                split[c]['nll_bits'] += v[sel].sum().item() / math.log(2); split[c]['n_tokens'] += int(sel.sum())
-    model.train(was_training)
-    return {'nll_bits': nll / math.log(2), 'n_chars': sum(len(t) for t in texts),
-            'n_bytes': sum(len(t.encode('utf-8')) for t in texts), 'n_tokens': n_tok, 'n_texts': len(texts)} | (split if by_repeat else {})
-
-# %% ../nbs/09_eval.ipynb #979174b9
-def bits_per_char(model, # a causal LM
-                  tokenizer, # its tokenizer
-                  texts, # iterable of strings
-                  **kwargs, # passed to `nll_totals` (block_size, batch_size, overlap, context_id, progress, by_repeat, min_word)
-                 ) -> dict:
-    "Bits per character and per UTF-8 byte of `texts` under `model`, with the raw totals (and, with `by_repeat`, bits per character of repeated words and of the rest)."
-    r = nll_totals(model, tokenizer, texts, **kwargs)
-    split = {f'bpc_{c}': r[c]['nll_bits'] / r[c]['n_chars'] if r[c]['n_chars'] else None for c in ('repeated', 'other') if c in r}
-    if 'repeated' in r: split['repeated_share'] = r['repeated']['n_chars'] / r['n_chars']
-    return {'bpc': r['nll_bits'] / r['n_chars'], 'bpb': r['nll_bits'] / r['n_bytes'],
-            'bits_per_token': r['nll_bits'] / max(r['n_tokens'], 1), **split, **r}
-
-# %% ../nbs/09_eval.ipynb #1e9832bc
-def repeat_classes(text:str, # one text
-                   offsets:list, # (start, end) character offsets of its tokens, from a fast tokenizer
-                   min_word:int=4, # words shorter than this never count as repeated
-                  ) -> tuple[list, list]:
-    "For each token: whether it ends inside a word of `text` that already occurred earlier in it, and how many characters of `text` it adds."
-    rep, seen = bytearray(len(text)), set()
-    for m in re.finditer(r'\w{%d,}' % min_word, text):
-        if m.group() in seen: rep[m.start():m.end()] = b'\x01' * (m.end() - m.start())
-        else: seen.add(m.group())
-    flags, chars, covered = [], [], 0
-    for s, e in offsets:
-        flags.append(bool(e > s and rep[e - 1])); chars.append(max(0, e - covered)); covered = max(covered, e)
-    return flags, chars
+__all__ = ['STAGES', 'generation_speeds', 'generation_speed', 'choice_logprobs', 'shared_context_logprobs', 'mc_accuracy',
+           'answer_bits_per_char', 'copy_score', 'score_answers', 'answer_language', 'fact_check', 'chat_eval',
+           'report_markdown', 'speed_check', 'plot_report', 'write_report']
 
 # %% ../nbs/09_eval.ipynb #d8c62851
 class _Clock:

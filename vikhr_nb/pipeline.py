@@ -127,9 +127,9 @@ class PipelineConfig:
     out_dir:str = 'runs/demo' # every stage writes a sub-directory here
     model:str = 'smollm2-135m-instruct' # the model to adapt: alias, directory, .gguf file or hub id
     language:str = 'ru' # ISO 639-1 code of the target language
-    script:str|None = 'Cyrillic' # Unicode script of the target language (checks and filters the corpus; None: no check)
+    script:str|None = 'auto' # script of the target language, which checks and filters the corpus: 'auto' takes it from `language` (`vikhr_nb.data.lang_script`: Cyrillic for ru, Japanese for ja), or a name ('Cyrillic', 'Han+Hiragana+Katakana'); None: no check
     replay_language:str = 'en' # the model's original language
-    replay_script:str|None = 'Latin' # its script
+    replay_script:str|None = 'auto' # its script ('auto': from `replay_language`)
     seed:int = 0 # one seed for every stage
     dist_timeout:int = 1800 # seconds a process may wait for the others inside one collective operation (torch.distributed's process-group timeout) when several run; work only the main process does (data, tokenizer, embeddings, the calibration answers, eval) does not count: the others wait for its output files
     device:str|None = None # where the head fit, the self-calibration answers and the evaluation run: None for the best available (a GPU where there is one, `get_device`), or 'cpu', 'cuda:1', ... (training places itself: accelerate)
@@ -183,6 +183,11 @@ def load_pipeline_config(src=None, # a YAML file, a dict, a `PipelineConfig`, or
         if k in d: d[k] = _section(cls, d[k], f'{where}: {k}')
     cfg = PipelineConfig(**d)
     _check_types(cfg, f'{where}: ')
+    from vikhr_nb.data import lang_script
+    for s, lang in (('script', 'language'), ('replay_script', 'replay_language')):
+        if getattr(cfg, s) == 'auto':
+            try: setattr(cfg, s, lang_script(getattr(cfg, lang)))
+            except VikhrError as e: raise VikhrError(f'{where}: {s} is auto, but {e}') from None
     check_pipeline_config(cfg, where)
     return cfg
 
@@ -200,7 +205,7 @@ def check_pipeline_config(cfg:PipelineConfig, # the run
     if cfg.tokenizer.mode not in MODES: raise VikhrError(f"{where}: tokenizer.mode {cfg.tokenizer.mode!r} is not one of {', '.join(MODES)}")
     if cfg.tokenizer.vocab_size < 300: raise VikhrError(f'{where}: tokenizer.vocab_size {cfg.tokenizer.vocab_size} is too small to learn anything; use thousands')
     if cfg.data.dedup not in ('exact', 'near', 'none'): raise VikhrError(f"{where}: data.dedup must be 'exact', 'near' or 'none'")
-    from vikhr_nb.embeddings import INIT_METHODS
+    from vikhr_nb.head_fit import INIT_METHODS  # every method, FOCUS included (`vikhr_nb.focus` registers it)
     if cfg.embeddings.method not in INIT_METHODS: raise VikhrError(f"{where}: embeddings.method {cfg.embeddings.method!r} is not one of {', '.join(INIT_METHODS)}")
     if cfg.embeddings.fit_head and min(cfg.embeddings.fit_tokens, cfg.embeddings.fit_epochs) <= 0:
         raise VikhrError(f'{where}: embeddings.fit_tokens and fit_epochs must be positive (or fit_head: false)')
@@ -493,7 +498,7 @@ def embeddings_stage(cfg:PipelineConfig, out:Path, tok_dir:Path, data_dir:Path) 
     "Resize the model to the adapted tokenizer and initialize the new rows (see `vikhr_nb.embeddings`)."
     from vikhr_nb.models import load_model
     from vikhr_nb.tokenizer import load_mapping
-    from vikhr_nb.embeddings import resize_embeddings, save_adapted_model, fit_head_rows
+    from vikhr_nb.head_fit import resize_embeddings, save_adapted_model, fit_head_rows  # the embeddings lessons 05, 05a, 05b
     from transformers import AutoTokenizer
     model, old_tok = load_model(cfg.model, device=get_device(cfg.device))
     new_tok = AutoTokenizer.from_pretrained(tok_dir)

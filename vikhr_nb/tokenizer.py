@@ -13,82 +13,13 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from .core import *
 from .models import load_tokenizer, fetch_wheel_file, MISTRAL_SPM, DEFAULT_MODEL
+from .spm import load_base_tokenizer, spm_to_fast
 
 # %% auto #0
-__all__ = ['SPM_PROBES', 'MAX_VOCAB', 'MAPPING_FILE', 'MODES', 'spm_to_fast', 'check_spm_conversion', 'load_base_tokenizer',
-           'tokenizer_json', 'get_merges', 'bpe_family', 'json_vocab', 'build_tokenizer', 'iter_texts', 'Corpus',
-           'read_corpus', 'read_texts', 'check_vocab_size', 'canonical_unigram', 'train_tokenizer', 'bpe_segment',
-           'keep_profile', 'extend_bpe', 'piece_text', 'target_letters', 'replace_vocab', 'prune_vocab',
-           'token_mapping', 'save_adapted', 'load_mapping', 'adapt_tokenizer']
-
-# %% ../nbs/03_tokenizer.ipynb #c5fdaa7c
-def _spm_merges(pieces:list, # (piece, score, type) of a SentencePiece model
-               ) -> list:
-    vocab = {p: i for i, (p, _, _) in enumerate(pieces)}
-    merges = []
-    for i, (p, score, typ) in enumerate(pieces):
-        if typ not in (1, 4) or len(p) < 2: continue  # only normal and user-defined pieces are built by merges
-        splits = sorted(((p[:k], p[k:]) for k in range(1, len(p)) if p[:k] in vocab and p[k:] in vocab), key=lambda ab: (vocab[ab[0]], vocab[ab[1]]))
-        merges += [(-score, i, a, b) for a, b in splits]
-    return [[a, b] for *_, a, b in sorted(merges, key=lambda m: (m[0], m[1]))]
-
-def spm_to_fast(path, # a SentencePiece BPE `.model` file (LLaMA-2, Mistral)
-               ) -> PreTrainedTokenizerFast:
-    "A fast tokenizer built from a SentencePiece BPE model (byte fallback, `▁` for spaces, `<s>` prepended)."
-    from sentencepiece import sentencepiece_model_pb2 as pb
-    m = pb.ModelProto()
-    try: m.ParseFromString(Path(path).read_bytes())
-    except Exception as e: raise VikhrError(f"{path} is not a SentencePiece model ({e}): pass a tokenizer.model file.") from None
-    if m.trainer_spec.model_type != 2:
-        raise VikhrError(f"{path} is a SentencePiece {pb.TrainerSpec.ModelType.Name(m.trainer_spec.model_type)} model; "
-                         f"vikhr_nb converts SentencePiece BPE models (LLaMA-2, Mistral). Load a Unigram one through its hub tokenizer instead.")
-    ns = m.normalizer_spec
-    if ns.name not in ('identity', '') or ns.remove_extra_whitespaces:
-        raise VikhrError(f"{path} normalizes text ({ns.name}, remove_extra_whitespaces={ns.remove_extra_whitespaces}), which this converter does not reproduce.")
-    pieces = [(p.piece, p.score, p.type) for p in m.pieces]
-    specials = {p: i for i, (p, _, t) in enumerate(pieces) if t in (2, 3)}
-    unk = pieces[m.trainer_spec.unk_id][0]
-    norm = [normalizers.Prepend('▁')] if ns.add_dummy_prefix else []
-    tk = Tokenizer(models.BPE(vocab={p: i for i, (p, _, _) in enumerate(pieces)}, merges=[tuple(x) for x in _spm_merges(pieces)],
-                              unk_token=unk, fuse_unk=True, byte_fallback=m.trainer_spec.byte_fallback))
-    tk.normalizer = normalizers.Sequence(norm + [normalizers.Replace(' ', '▁')])
-    from tokenizers import decoders, processors, AddedToken
-    tk.decoder = decoders.Sequence([decoders.Replace('▁', ' '), decoders.ByteFallback(), decoders.Fuse()] +
-                                   ([decoders.Strip(' ', 1, 0)] if ns.add_dummy_prefix else []))
-    tk.add_special_tokens([AddedToken(p, normalized=False, special=True) for p in specials])
-    bos = pieces[m.trainer_spec.bos_id][0] if m.trainer_spec.bos_id >= 0 else None
-    eos = pieces[m.trainer_spec.eos_id][0] if m.trainer_spec.eos_id >= 0 else None
-    if bos: tk.post_processor = processors.TemplateProcessing(single=f'{bos} $A', pair=f'{bos} $A {bos} $B:1', special_tokens=[(bos, specials[bos])])
-    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token=bos, eos_token=eos, unk_token=unk, name_or_path=str(path))
-
-# %% ../nbs/03_tokenizer.ipynb #28be2e80
-SPM_PROBES = ['Hello world', '  two leading spaces', 'tabs\tand\nnew lines\n\n', 'a    b     c', 'trailing  ',
-              'emoji 🤖👍🏽 and 中文 and 한국어', '\x00\x01\x7f control', '1234567 3.14159', 'ёлки-палки, Ёж', 'ℕ ﬁ Å', '']
-
-def check_spm_conversion(path, # the SentencePiece `.model` file
-                         tokenizer, # the converted fast tokenizer
-                         texts=(), # more texts to compare on (real text)
-                        ) -> int:
-    "Raise unless `tokenizer` gives the same ids as `sentencepiece` on `texts` and `SPM_PROBES`; returns the number of texts checked."
-    import sentencepiece as spm
-    sp = spm.SentencePieceProcessor(model_file=str(path))
-    texts = list(SPM_PROBES) + list(texts)
-    ours = [e.ids for e in tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
-    for t, a, b in zip(texts, ours, sp.encode(texts)):
-        if a != b: raise VikhrError(f"the fast conversion of {path} disagrees with sentencepiece on {t[:60]!r}: {a[:12]} vs {b[:12]}")
-    return len(texts)
-
-# %% ../nbs/03_tokenizer.ipynb #0b8f982a
-def load_base_tokenizer(spec, # a tokenizer, a SentencePiece `.model` file, or anything `vikhr_nb.models.load_tokenizer` takes
-                       ) -> PreTrainedTokenizerFast:
-    "A fast tokenizer for `spec`; SentencePiece models are converted and verified against `sentencepiece`."
-    if hasattr(spec, 'backend_tokenizer'): return spec
-    p = Path(str(spec)).expanduser()
-    if '.model' in p.suffixes and not p.exists(): raise VikhrError(f"SentencePiece model {p} does not exist.")
-    if p.is_file() and p.suffix not in ('.gguf', '.json'):  # tokenizer.model, tokenizer.model.v1, ...
-        tok = spm_to_fast(p); check_spm_conversion(p, tok)
-        return tok
-    return load_tokenizer(spec)
+__all__ = ['MAX_VOCAB', 'MAPPING_FILE', 'MODES', 'tokenizer_json', 'get_merges', 'bpe_family', 'json_vocab', 'build_tokenizer',
+           'iter_texts', 'Corpus', 'read_corpus', 'read_texts', 'check_vocab_size', 'canonical_unigram',
+           'train_tokenizer', 'bpe_segment', 'keep_profile', 'extend_bpe', 'piece_text', 'target_letters',
+           'replace_vocab', 'prune_vocab', 'token_mapping', 'save_adapted', 'load_mapping', 'adapt_tokenizer']
 
 # %% ../nbs/03_tokenizer.ipynb #4842e3f9
 def tokenizer_json(tokenizer, # a transformers fast tokenizer or a `tokenizers.Tokenizer`
@@ -185,12 +116,12 @@ def read_texts(texts, # one corpus spec (a string or path), a `Corpus` of specs,
 
 # %% ../nbs/03_tokenizer.ipynb #25941ff2
 def _letters_in_script(texts, script):
-    sc = script.upper(); n = hit = 0
+    "Letters in `texts`, and how many of them are in `script` (a script or a group such as 'Japanese': `vikhr_nb.data.in_script`)."
+    from vikhr_nb.data import in_script
+    n = hit = 0
     for t in texts:
         for c in t:
-            if c.isalpha():
-                n += 1; w = unicodedata.name(c, '').split(' ', 1)[0]
-                hit += (w == sc) or (sc == 'HAN' and w == 'CJK')
+            if c.isalpha(): n += 1; hit += in_script(c, script)
     return n, hit
 
 def _training_pre_tokenizer(j:dict):
@@ -375,12 +306,12 @@ def piece_text(tokenizer, # a BPE tokenizer (byte-level or SentencePiece-style)
     return lambda p: '' if re.fullmatch(r'<0x[0-9A-F]{2}>', p) else p.replace('▁', ' ')
 
 def target_letters(tokenizer, # the base tokenizer being extended
-                   script:str|None=None, # Unicode script of the target language ('Cyrillic'); None: any letter outside ASCII
+                   script:str|None=None, # script of the target language ('Cyrillic', or a group: 'Japanese' is Han + Hiragana + Katakana); None: any letter outside ASCII
                   ):
     "A test on pieces: whether the text a piece stands for holds a target letter (a letter outside ASCII, in `script` if given)."
-    from vikhr_nb.data import char_script
-    text, sc = piece_text(tokenizer), script.upper() if script else None
-    def ok(p): return any(c.isalpha() and not c.isascii() and (sc is None or char_script(c) == sc) for c in text(p))
+    from vikhr_nb.data import in_script
+    text = piece_text(tokenizer)
+    def ok(p): return any(c.isalpha() and not c.isascii() and (script is None or in_script(c, script)) for c in text(p))
     return ok
 
 # %% ../nbs/03_tokenizer.ipynb #1fd4a51c
