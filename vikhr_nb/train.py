@@ -26,7 +26,8 @@ __all__ = ['SAVE_DTYPES', 'TrainConfig', 'check_config', 'load_config', 'expand_
            'repeated', 'tokenize_and_pack', 'MixedBlocks', 'lm_loss', 'scored_targets', 'head_at', 'kl_to_reference',
            'head_loss', 'check_messages', 'format_conversation', 'tokenize_chat', 'chat_blocks', 'collate_rows',
            'lr_multiplier', 'tiny_tokenizer', 'eval_chunks', 'evaluate', 'run_identity', 'latest_checkpoint',
-           'check_output_dir', 'save_checkpoint', 'train_stage', 'save_final_model', 'check_model_fit', 'train']
+           'check_output_dir', 'save_checkpoint', 'plot_history', 'train_stage', 'save_final_model', 'check_model_fit',
+           'train']
 
 # %% ../nbs/06_pretrain.ipynb #1674a196
 SAVE_DTYPES = ('float32', 'bfloat16', 'float16')
@@ -89,10 +90,11 @@ class TrainConfig:
     seed:int = 0 # seed of the data order, LoRA initialization and dropout
     tracker:str = 'tensorboard' # any accelerate tracker ('tensorboard', 'wandb', 'mlflow', ...), or 'none'
     progress:bool = True # show progress bars
+    live_plot:bool|None = None # redraw a loss curve under the notebook cell as training logs (None: in Jupyter or Colab, when `progress` is on)
     stages:list = field(default_factory=list) # chained stages: a list of dicts of fields that override the ones above
 
 # %% ../nbs/06_pretrain.ipynb #36d99a24
-_RUN_LEVEL = {'model', 'tokenizer', 'output_dir', 'stages', 'resume', 'overwrite', 'cpu', 'mixed_precision', 'tracker', 'progress', 'stop_at_step'}
+_RUN_LEVEL = {'model', 'tokenizer', 'output_dir', 'stages', 'resume', 'overwrite', 'cpu', 'mixed_precision', 'tracker', 'progress', 'live_plot', 'stop_at_step'}
 _FIELDS = {f.name: f for f in fields(TrainConfig)}
 _INT_LISTS = {'lora_layers'}  # list fields whose items are integers
 
@@ -615,7 +617,7 @@ def evaluate(accelerator, # the run's `Accelerator`
              batch_size:int=8, # windows per forward pass
             ) -> dict:
     "Bits per character and per byte of the held-out chunks, scored by all processes together."
-    from vikhr_nb.eval import nll_totals
+    from vikhr_nb.bpc import nll_totals
     net = accelerator.unwrap_model(model)  # no DDP wrapper: the processes run different numbers of forward passes
     sums = torch.zeros(4, dtype=torch.float64, device=accelerator.device)
     for idx in eval_dl:                                                  # (1,) the index of one chunk
@@ -626,7 +628,7 @@ def evaluate(accelerator, # the run's `Accelerator`
     return {'bpc': nll_bits / n_chars, 'bpb': nll_bits / n_bytes, 'n_chars': int(n_chars), 'n_tokens': int(n_tokens)}
 
 # %% ../nbs/06_pretrain.ipynb #7629c572
-_NOT_IDENTITY = {'resume', 'overwrite', 'stop_at_step', 'tracker', 'progress', 'log_every', 'save_every', 'keep_checkpoints',
+_NOT_IDENTITY = {'resume', 'overwrite', 'stop_at_step', 'tracker', 'progress', 'live_plot', 'log_every', 'save_every', 'keep_checkpoints',
                  'eval_every', 'eval_batch_size', 'eval_max_chars', 'eval_data', 'replay_eval_data', 'gradient_checkpointing', 'head_positions', 'loss_chunk'}
 
 def run_identity(cfg:TrainConfig, # a run
@@ -691,6 +693,46 @@ def save_checkpoint(accelerator, # the run's `Accelerator`
         for old in _checkpoints(out)[:-keep]: shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+# %% ../nbs/06_pretrain.ipynb #c5c9986d
+def plot_history(history:list, # `train`'s records: dicts with 'step' and 'loss', and '<name>_bpc' where it evaluated
+                 title:str='', # the figure's title
+                ):
+    "The training loss and each held-out bits per character against the step: a matplotlib `Figure`."
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(6.4, 3.2), layout='constrained'); ax = fig.subplots()
+    tr = [m for m in history if 'loss' in m]
+    if tr: ax.plot([m['step'] for m in tr], [m['loss'] for m in tr], color='C0', label='training loss (nats/token)')
+    ax.set_xlabel('step'); ax.set_ylabel('loss'); ax.set_title(title); ax.ticklabel_format(axis='y', useOffset=False)
+    names = sorted({k for m in history for k in m if k.endswith('_bpc')})
+    if names:
+        ax2 = ax.twinx(); ax2.set_ylabel('bits per character'); ax2.ticklabel_format(axis='y', useOffset=False)
+        for j, k in enumerate(names):
+            ev = [m for m in history if k in m]
+            ax2.plot([m['step'] for m in ev], [m[k] for m in ev], 'o--', color=f'C{j + 1}', label=k.replace('_bpc', ' bpc (held out)'))
+        ax2.legend(loc='upper right', fontsize=8)
+    if tr: ax.legend(loc='upper left' if names else 'best', fontsize=8)
+    return fig
+
+def _live_wanted(cfg) -> bool:
+    "Whether `train` draws its live curve: asked for, or (None) a Jupyter/Colab kernel with progress on."
+    if cfg.live_plot is not None: return bool(cfg.live_plot)
+    try: shell = get_ipython().__class__  # noqa: F821 -- defined only inside IPython
+    except NameError: return False
+    return cfg.progress and any(c.__name__ == 'ZMQInteractiveShell' for c in shell.__mro__)  # a kernel with a front end (Colab's too), not a test run
+
+class _LivePlot:
+    "A figure under the running notebook cell, replaced by a fresh drawing of the records at most every `every` seconds."
+    def __init__(self, title:str, every:float=2.0): self.title, self.every, self.handle, self.t = title, every, None, -1e9
+    def __call__(self, history:list, final:bool=False):
+        if not final and time.monotonic() - self.t < self.every: return
+        import io
+        from IPython.display import display, Image
+        buf = io.BytesIO(); plot_history(history, self.title).savefig(buf, format='png', dpi=80)
+        img = Image(buf.getvalue())
+        if self.handle is None: self.handle = display(img, display_id=True)
+        else: self.handle.update(img)
+        self.t = time.monotonic()
 
 # %% ../nbs/06_pretrain.ipynb #4ad70d08
 def _use_cpu(cfg): return cfg.cpu or get_device().type == 'cpu'
@@ -817,8 +859,10 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
         history = [m for m in old if m['step'] <= step] if ck is not None else []
         with atomic_write(metrics_file) as f: f.writelines(json.dumps(m) + '\n' for m in history)
 
+    live = _LivePlot(f'{cfg.mode}: {out.name}') if _live_wanted(cfg) and accelerator.is_main_process else None
     def record(m:dict):
         history.append(m)
+        if live: live(history)
         if cfg.tracker != 'none': accelerator.log({k: v for k, v in m.items() if k != 'step'}, step=m['step'])
         if accelerator.is_main_process:
             with open(metrics_file, 'a') as f: f.write(json.dumps(m) + '\n')
@@ -895,6 +939,7 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
         if done: break
         t0 = time.perf_counter()
     pbar.close()
+    if live: live(history, final=True)
     res = {'model_dir': None, 'step': step, 'stopped': stopped, 'history': history, 'trained_parameters': n_trained, 'num_processes': P,
            'mixed_precision': accelerator.mixed_precision, 'tokens_per_s': steps_timed * tokens_per_step / max(t_train, 1e-9)}
     if stopped:
