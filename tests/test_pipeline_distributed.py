@@ -1,7 +1,7 @@
 "`vikhr adapt` under torchrun (2 CPU processes, gloo): the main process's single-process stages may take longer than the process-group timeout, and the run ends with the model one process trains with the same global batch."
 import json, os, subprocess, sys
 import torch, yaml
-from test_pipeline import tiny_model_dir, small_config  # noqa: F401 (fixture)
+from test_pipeline import small_config  # tiny_model_dir: a conftest fixture
 from test_train import weights
 from conftest import ROOT, run_vikhr
 
