@@ -13,7 +13,7 @@ from .data import spaceless_share
 
 # %% auto #0
 __all__ = ['NO_WORDS', 'word_token_counts', 'tokenizer_stats', 'compare_tokenizers', 'plot_stats', 'highlight_tokens',
-           'token_viewer']
+           'token_viewer', 'vocab_size_sweep', 'vocab_slider']
 
 # %% ../nbs/04_tokenizer_metrics.ipynb #18df24e6
 _WORD = re.compile(r'\w+')
@@ -127,6 +127,39 @@ def token_viewer(tok_a, # the first tokenizer (e.g. the original)
         for o, t, n in zip(outs, (tok_a, tok_b), names): o.value = f'<h4>{html.escape(n)}</h4>' + highlight_tokens(t, box.value)
     box.observe(show, names='value'); show()
     return W.VBox([box, W.HBox(outs)])
+
+# %% ../nbs/04_tokenizer_metrics.ipynb #adda1f93
+def vocab_size_sweep(base, # the tokenizer to adapt (anything `load_base_tokenizer` takes)
+                     texts, # target-language training text
+                     heldout, # target-language text to measure on (never trained on)
+                     sizes=(1000, 2000, 4000, 8000, 16000), # target vocabulary sizes to train
+                     mode:str='extend', # `adapt_tokenizer`'s mode
+                     **kwargs, # passed to `adapt_tokenizer` (keep_texts, model, ...)
+                    ) -> list[dict]:
+    "One row per vocabulary size: the adapted tokenizer's size and its `tokenizer_stats` on `heldout` (the first row: the base itself, size 0)."
+    from vikhr_nb.tokenizer import adapt_tokenizer
+    base = load_base_tokenizer(base); heldout = read_texts(heldout)
+    if not sizes or any(int(s) != s or s < 300 for s in sizes): raise VikhrError(f'sizes must be vocabulary sizes of at least 300, got {sizes!r}')
+    rows = [{'size': 0, 'tokens': len(base), **tokenizer_stats(base, heldout)}]
+    for s in sorted(set(sizes)):
+        tok, _ = adapt_tokenizer(base, texts, mode, s, show_progress=False, **kwargs)
+        rows.append({'size': s, 'tokens': len(tok), **tokenizer_stats(tok, heldout)})
+    return rows
+
+def vocab_slider(rows:list, # from `vocab_size_sweep`
+                ):
+    "An ipywidgets slider over the sweep's vocabulary sizes: characters per token and the share of words split there, beside the base's."
+    import ipywidgets as W
+    base, sized = rows[0], rows[1:]
+    s = W.SelectionSlider(options=[r['size'] for r in sized], value=sized[-1]['size'], description='vocab size', continuous_update=True)
+    out = W.HTML()
+    def show(*_):
+        r = next(r for r in sized if r['size'] == s.value)
+        split = lambda x: f"{x['split_word_share']:.0%} of words split" if x.get('split_word_share') is not None else x.get('words', '')
+        out.value = (f"<b>{r['tokens']:,} tokens</b> (base {base['tokens']:,}): {r['chars_per_token']:.2f} characters per token "
+                     f"({r['chars_per_token'] / base['chars_per_token']:.2f}× the base's {base['chars_per_token']:.2f}); {split(r)} (base: {split(base)})")
+    s.observe(show, names='value'); show()
+    return W.VBox([s, out])
 
 # %% ../nbs/04_tokenizer_metrics.ipynb #a5b0ef7b
 def _stats_cli(tokenizer_actions): # the subcommands of `vikhr tokenizer` (`vikhr_nb.tokenizer._tokenizer_cli` returns them)
