@@ -6,6 +6,7 @@ from transformers import AutoTokenizer
 from vikhr_nb.core import VikhrError
 from vikhr_nb.models import fetch_wheel_file, MISTRAL_SPM
 from vikhr_nb.tokenizer import *
+from vikhr_nb.spm import *  # load_base_tokenizer and the SentencePiece conversion (lesson 02a)
 from vikhr_nb.tokenizer import _new_tokens
 from conftest import run_vikhr, ROOT
 
