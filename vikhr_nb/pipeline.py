@@ -489,8 +489,10 @@ def tokenizer_stage(cfg:PipelineConfig, out:Path, data_dir:Path) -> dict:
     t = cfg.tokenizer
     base = load_base_tokenizer(cfg.model)
     keep = str(data_dir/'replay.jsonl') if (data_dir/'replay.jsonl').exists() else None
+    log(f'tokenizer: training a {t.vocab_size:,}-token {t.model.upper()} on the target text, then {t.mode}')
     tok, mapping = adapt_tokenizer(base, str(data_dir/'target.jsonl'), mode=t.mode, vocab_size=t.vocab_size, model=t.model,
-                                   keep_texts=keep, keep_vocab=t.keep_vocab, script=cfg.script, show_progress=False)
+                                   keep_texts=keep, keep_vocab=t.keep_vocab, script=cfg.script,
+                                   show_progress=sys.stderr.isatty())  # the trainer's own bar draws only in a terminal
     save_adapted(tok, mapping, out, base=cfg.model, overwrite=True, mode=t.mode)
     return {'vocab_size': {'original': len(base), 'adapted': len(tok)}, 'new_tokens': len(mapping)}
 
