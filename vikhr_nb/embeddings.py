@@ -98,16 +98,29 @@ def combine_rows(A:torch.Tensor, # sparse (n_new, n_old) recipe: row k combines 
     return [torch.sparse.mm(A, w.detach().float()) for w in weights]  # (n_new, n_old) @ (n_old, dim)
 
 @init_method('mean')
-def mean_rows(weights, mapping, **_): return combine_rows(piece_matrix(mapping, weights[0].shape[0]), weights)
+def mean_rows(weights:list, # the old matrices, each (n_old, dim)
+              mapping:dict, # new id -> old ids
+              **_):
+    "LEP/Vikhr's recipe: each new row the mean of its pieces' old rows."
+    return combine_rows(piece_matrix(mapping, weights[0].shape[0]), weights)
 
 @init_method('weighted')
-def weighted_rows(weights, mapping, old_tokenizer=None, **_):
+def weighted_rows(weights:list, # the old matrices, each (n_old, dim)
+                  mapping:dict, # new id -> old ids
+                  old_tokenizer=None, # reads each piece's bytes (`piece_weights`)
+                  **_):
+    "Each new row its pieces' old rows weighted by their non-whitespace bytes."
     if old_tokenizer is None: raise VikhrError("method='weighted' needs old_tokenizer (to read each piece's bytes).")
     n_old = weights[0].shape[0]; pw = piece_weights(old_tokenizer)
     return combine_rows(piece_matrix(mapping, n_old, torch.cat([pw, torch.ones(max(0, n_old - len(pw)))])[:n_old]), weights)
 
 @init_method('random')
-def random_rows(weights, mapping, seed=0, **_): return [sample_like(w, len(mapping), seed) for w in weights]
+def random_rows(weights:list, # the old matrices, each (n_old, dim)
+                mapping:dict, # new id -> old ids (only its size matters)
+                seed:int=0, # seed of the generator
+                **_):
+    "transformers' baseline: rows drawn from N(mean, 1e-9·covariance) of the old rows (`sample_like`)."
+    return [sample_like(w, len(mapping), seed) for w in weights]
 
 def init_embeddings(weights, # the old matrix (rows, dim), or a list of them (input embeddings, output head) to give the same recipe
                     mapping:dict, # new id -> old ids, from `token_mapping`
