@@ -173,3 +173,64 @@ def test_vikhr_eval_runs_lm_eval_on_both_models(tiny_model_dir, tmp_path, monkey
     with pytest.raises(VikhrError, match='need the Hugging Face hub'):
         P.evaluate(tiny_model_dir, tiny_model_dir, tmp_path/'ev2', cfg, lm_eval=['belebele_rus_Cyrl'])
     assert not (tmp_path/'ev2').exists()
+
+def test_until_stops_after_a_stage_and_the_baseline_trains_the_original_the_same_way(tiny_model_dir, tmp_path):
+    "`--until embeddings` runs the single-process stages only; the rest resumes from them; `baseline: same-training` adds a report column."
+    out = tmp_path/'run'
+    cfg = small_config(tiny_model_dir, out, mode='full') | {'baseline': 'same-training'}
+    cfg['sft'] = {'enabled': False}; cfg['eval'] |= {'chat': False}
+    with pytest.raises(VikhrError, match="until must be one of the stages"): adapt(cfg, until='training')
+    r = run_vikhr('adapt', _write_yaml(tmp_path/'c.yaml', cfg), '--until', 'embeddings')
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.parent.name for p in out.glob('*/vikhr_stage.json')) == ['data', 'embeddings', 'tokenizer']
+    done = {p: p.stat().st_mtime for p in out.glob('*/vikhr_stage.json')}
+    rep = adapt(cfg)
+    assert {p: p.stat().st_mtime for p in done} == done  # the first three were not redone
+    base = json.loads((out/'baseline'/'vikhr_stage.json').read_text())['results']
+    train = json.loads((out/'train'/'vikhr_stage.json').read_text())['results']
+    assert base['step'] == train['step'] == 2 and base['tokens'] == train['tokens']  # the same compute
+    assert load_tokenizer(base['model_dir']).get_vocab() == load_tokenizer(tiny_model_dir).get_vocab()  # with its own tokenizer
+    assert rep['bpc']['baseline']['ru'] != rep['bpc']['original']['ru']  # it was trained
+    read = rep['train_reading']
+    assert read['baseline']['tokens'] == read['trained']['tokens'] and read['trained']['chars'] > read['baseline']['chars']  # more Russian for the same tokens
+    assert 'original + same training' in (out/'report.md').read_text() and 'baseline' in rep['seconds']
+    with pytest.raises(VikhrError, match="baseline must be 'none' or 'same-training'"): load_pipeline_config(cfg | {'baseline': 'yes'})
+    bad = small_config(tiny_model_dir, tmp_path/'bad', train_rows='new') | {'baseline': 'same-training'}
+    with pytest.raises(VikhrError, match="the original has none"): load_pipeline_config(bad)
+
+def _write_yaml(path, d):
+    path.write_text(yaml.safe_dump(d, allow_unicode=True)); return path
+
+def test_a_capped_hub_stream_goes_to_disk_as_it_is_read(tmp_path, monkeypatch):
+    "The data stage takes `max_target_chars` of a streamed (hub) corpus document by document into its file, and stops reading there."
+    from datasets import IterableDataset
+    from vikhr_nb import data as D
+    docs = [f'Документ номер {i}: ' + 'текст на русском языке. ' * 20 for i in range(10_000)]
+    read = []
+    def gen():
+        for d in docs: read.append(1); yield {'text': d}
+    real = D.load_corpus
+    monkeypatch.setattr(D, 'load_corpus', lambda specs, **kw: IterableDataset.from_generator(gen) if kw.get('streaming') else real(specs, **kw))
+    out = tmp_path/'data'; out.mkdir()
+    res = P._load_texts(['hub:someone/ru-web'], True, 'Cyrillic', 'exact', 50_000, out/'target.jsonl')
+    got = [json.loads(l)['text'] for l in (out/'target.jsonl').read_text().splitlines()]
+    assert got == docs[:len(got)] and 50_000 <= sum(map(len, got)) < 50_000 + len(docs[0])
+    assert res['documents'] == len(got) and res['characters'] == sum(map(len, got))
+    assert len(read) <= 2000  # the stream was read only as far as the cap (and the script filter's batch of 1,000), not to its end
+    assert sorted(p.name for p in out.iterdir()) == ['target.jsonl']  # the raw take and its cache are gone
+    with pytest.raises(VikhrError, match='set max_target_chars'): P._load_texts(['hub:someone/ru-web'], True, None, 'none', None, out/'x.jsonl')
+
+def test_embeddings_stage_can_untie_rescale_and_distill_the_new_rows(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+    out = tmp_path/'run'
+    cfg = small_config(tiny_model_dir, out)
+    cfg['embeddings'] |= {'untie': True, 'norm_match': True, 'distill_steps': 3}
+    res = adapt(cfg, until='embeddings')
+    assert res['untied'] and res['distill']['steps'] == 3 and res['norm_scale'] > 0
+    m = AutoModelForCausalLM.from_pretrained(out/'embeddings')
+    new = sorted(int(k) for k in json.loads((out/'embeddings'/'vikhr_mapping.json').read_text())['pieces'])
+    E, H = m.get_input_embeddings().weight, m.get_output_embeddings().weight
+    assert not m.config.tie_word_embeddings and not torch.equal(E[new], H[new])  # separate input and output rows
+    old = AutoModelForCausalLM.from_pretrained(tiny_model_dir).get_input_embeddings().weight
+    assert torch.equal(E[:old.shape[0]][:100], old[:100])  # shared rows are the original's (the first ids of SmolLM2's vocabulary are kept)
+    with pytest.raises(VikhrError, match='distill_steps must be 0'): load_pipeline_config({'embeddings': {'distill_steps': -1}})

@@ -13,7 +13,7 @@ from .core import *
 from .models import token_nll
 
 # %% auto #0
-__all__ = ['context_token_id', 'nll_totals', 'bits_per_char', 'repeat_classes']
+__all__ = ['context_token_id', 'nll_totals', 'bits_per_char', 'bootstrap_se', 'repeat_classes']
 
 # %% ../nbs/04a_bits_per_char.ipynb #c07e31a1
 def context_token_id(tokenizer) -> int:
@@ -68,7 +68,7 @@ def nll_totals(model, # a causal LM
     windows.sort(key=lambda w: -len(w[0]))  # similar lengths share a batch: less padding
     dev = next(model.parameters()).device
     was_training = model.training; model.eval()
-    nll, n_tok = 0., 0
+    nll, n_tok, per_text = 0., 0, [0.] * len(texts)
     for i in track(range(0, len(windows), batch_size), 'scoring text', enabled=progress):
         batch = windows[i:i+batch_size]
         L = max(len(w[0]) for w in batch)
@@ -82,6 +82,7 @@ def nll_totals(model, # a causal LM
         targets = F.pad(labels[:, 1:], (0, 1), value=-100)
         tok_nll = token_nll(model, input_ids.to(dev), targets.to(dev), mask.to(dev), chunk=chunk)[:, :-1].cpu()  # (B, L-1)
         nll += tok_nll.sum().item()
+        for j, (_, _, k, _) in enumerate(batch): per_text[k] += tok_nll[j].sum().item()
         n_tok += (labels[:, 1:] != -100).sum().item()
         for j, (w, n_ctx, k, a) in enumerate(batch if by_repeat else []):
             rep = flags[k][a + n_ctx + 1: a + len(w)]  # the scored tokens of this window
@@ -90,7 +91,8 @@ def nll_totals(model, # a causal LM
                 split[c]['nll_bits'] += v[sel].sum().item() / math.log(2); split[c]['n_tokens'] += int(sel.sum())
     model.train(was_training)
     return {'nll_bits': nll / math.log(2), 'n_chars': sum(len(t) for t in texts),
-            'n_bytes': sum(len(t.encode('utf-8')) for t in texts), 'n_tokens': n_tok, 'n_texts': len(texts)} | (split if by_repeat else {})
+            'n_bytes': sum(len(t.encode('utf-8')) for t in texts), 'n_tokens': n_tok, 'n_texts': len(texts),
+            'text_bits': [b / math.log(2) for b in per_text], 'text_chars': [len(t) for t in texts]} | (split if by_repeat else {})
 
 # %% ../nbs/04a_bits_per_char.ipynb #979174b9
 def bits_per_char(model, # a causal LM
@@ -104,6 +106,24 @@ def bits_per_char(model, # a causal LM
     if 'repeated' in r: split['repeated_share'] = r['repeated']['n_chars'] / r['n_chars']
     return {'bpc': r['nll_bits'] / r['n_chars'], 'bpb': r['nll_bits'] / r['n_bytes'],
             'bits_per_token': r['nll_bits'] / max(r['n_tokens'], 1), **split, **r}
+
+# %% ../nbs/04a_bits_per_char.ipynb #147a8868
+def bootstrap_se(text_bits:list, # bits of each document (`nll_totals(...)['text_bits']`)
+                 text_chars:list, # characters of each document
+                 ref_bits:list|None=None, # a second model's bits on the same documents: the standard error of the ratio of the two figures
+                 n:int=1000, # resamples
+                 seed:int=0, # which resamples
+                ) -> float:
+    "Relative standard error of bits per character (or of its ratio to `ref_bits`'s) when the documents are resampled with replacement."
+    b, c = torch.tensor(text_bits, dtype=torch.float64), torch.tensor(text_chars, dtype=torch.float64)
+    if len(b) < 2: return float('nan')
+    ix = torch.randint(len(b), (n, len(b)), generator=torch.Generator().manual_seed(seed))
+    v = b[ix].sum(1) / c[ix].sum(1)
+    if ref_bits is not None:
+        r = torch.tensor(ref_bits, dtype=torch.float64)
+        if len(r) != len(b): raise VikhrError(f'ref_bits has {len(r)} documents and text_bits {len(b)}: score the same documents')
+        v = b[ix].sum(1) / r[ix].sum(1)
+    return (v.std() / v.mean()).item()
 
 # %% ../nbs/04a_bits_per_char.ipynb #1e9832bc
 def repeat_classes(text:str, # one text

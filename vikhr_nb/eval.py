@@ -373,7 +373,7 @@ def _no_words(report, lang):
     from vikhr_nb.metrics import NO_WORDS
     return any(_get(report, 'tokenizer', st, lang, 'words') == NO_WORDS for st in ('original', 'adapted'))
 
-STAGES = {'original': 'original', 'init': 'adapted, before training', 'trained': 'adapted, trained', 'final': 'adapted, final'}
+STAGES = {'original': 'original', 'baseline': 'original + same training', 'init': 'adapted, before training', 'trained': 'adapted, trained', 'final': 'adapted, final'}
 
 def _stages(report, stages):
     "The stage columns: original, init and trained always (as reports have always shown), then any later stage the report has."
@@ -432,6 +432,10 @@ def report_markdown(report:dict, # the run's figures (see above)
         for k, name in (('repeated', used), ('other', 'the rest')):
             if any(v is not None for v in S('bpc_repeat', l, k).values()):
                 rows.append((f'{l}: bits per character, {name}', S('bpc_repeat', l, k)))
+        pct = lambda d: {st: None if v is None else f'±{100 * v:.1f}%' for st, v in d.items()}
+        if any(v is not None for v in S('bpc_se', l, 'bpc').values()):  # another sample of held-out text of the same size would move the figures this much
+            rows += [(f'{l}: bits per character, standard error (documents resampled)', pct(S('bpc_se', l, 'bpc'))),
+                     (f'{l}: ... of the ratio to the original (same documents)', pct(S('bpc_se', l, 'ratio_to_original')))]
     speed_keys = {k for st in (report.get('speed') or {}).values() for k in st}
     for end, name in (('words_per_s', 'words per second'), ('chars_per_s', 'characters per second'),
                       ('first_token_ms', 'ms to the first token (prompt read)'), ('decode_ms_per_token', 'ms per later token')):
@@ -441,6 +445,9 @@ def report_markdown(report:dict, # the run's figures (see above)
             if (end == 'words_per_s') == _no_words(report, l) and end in ('words_per_s', 'chars_per_s'): continue
             what = name if end not in ('words_per_s', 'chars_per_s') else f"{name}, {'free generation' if free else 'same text'}"
             rows.append((f"{l}: {what}", A('speed', k) | {st: v for st, v in S('speed', k).items() if v is not None}))
+    for l in sorted({r.get('language') for r in (report.get('train_reading') or {}).values()}):  # the same compute, not the same text
+        rows += [(f'{l}: training text read, tokens', S('train_reading', 'tokens')),
+                 (f'{l}: training text read, characters (about)', S('train_reading', 'chars'))]
     for task in sorted({t for st in (report.get('mc') or {}).values() for t in st}):
         for m in ('acc', 'acc_norm'): rows.append((f'{task}: {m}', S('mc', task, m)))
     rows += _chat_rows(report)

@@ -250,6 +250,7 @@ def chat_batch(model, # a causal LM
                max_new_tokens:int=64, # generation budget of each answer
                batch_size:int=16, # prompts per `generate` call
                bf16:bool|None=None, # generate under bfloat16 autocast (float32 weights); None: where the device computes in it natively (`native_bf16`)
+               progress:str|None=None, # show progress batch by batch under this name (a bar in a terminal, a log line every 30 s elsewhere); None: quiet
                **kwargs, # passed to `generate` (default: greedy decoding)
               ) -> list[dict]:
     "Each prompt's answer (`answer`) and its length in tokens (`n_tokens`), generated in left-padded batches."
@@ -263,7 +264,7 @@ def chat_batch(model, # a causal LM
     out = [None] * len(ids)
     was_training = model.training; model.eval()
     cast = bf16_autocast(model.device, bf16)
-    for b in range(0, len(order), batch_size):
+    for b in track(range(0, len(order), batch_size), progress or '', enabled=progress is not None):
         idx = order[b:b + batch_size]; L = max(len(ids[i]) for i in idx)
         input_ids = torch.full((len(idx), L), pad, dtype=torch.long); mask = torch.zeros_like(input_ids)
         for j, i in enumerate(idx): input_ids[j, L - len(ids[i]):] = torch.tensor(ids[i]); mask[j, L - len(ids[i]):] = 1

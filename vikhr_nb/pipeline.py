@@ -13,12 +13,12 @@ import yaml
 from .core import *
 
 # %% auto #0
-__all__ = ['STAGE_RECORD', 'DataSettings', 'TokenizerSettings', 'EmbeddingSettings', 'EvalSettings', 'LepSettings', 'SftSettings',
-           'PipelineConfig', 'load_pipeline_config', 'config_dict', 'check_pipeline_config', 'check_model_settings',
-           'fingerprint', 'stage_done', 'peak_memory', 'run_stage', 'read_jsonl', 'cut_text', 'speed_texts',
-           'data_stage', 'tokenizer_stage', 'embeddings_stage', 'train_stage', 'lep_stage', 'calibration_data',
-           'sft_stage', 'eval_stage', 'eval_models', 'wait_for_main', 'adapt', 'evaluate', 'local_lm_eval_tasks',
-           'check_lm_eval', 'run_lm_eval']
+__all__ = ['STAGE_RECORD', 'PIPELINE_STAGES', 'DataSettings', 'TokenizerSettings', 'EmbeddingSettings', 'EvalSettings',
+           'LepSettings', 'SftSettings', 'PipelineConfig', 'load_pipeline_config', 'config_dict',
+           'check_pipeline_config', 'check_model_settings', 'fingerprint', 'stage_done', 'peak_memory', 'run_stage',
+           'read_jsonl', 'cut_text', 'speed_texts', 'data_stage', 'tokenizer_stage', 'embeddings_stage', 'train_stage',
+           'baseline_stage', 'lep_stage', 'calibration_data', 'sft_stage', 'eval_stage', 'training_reading',
+           'eval_models', 'wait_for_main', 'adapt', 'evaluate', 'local_lm_eval_tasks', 'check_lm_eval', 'run_lm_eval']
 
 # %% ../nbs/10_pipeline.ipynb #f43b42fe
 @dataclass
@@ -59,6 +59,9 @@ class EmbeddingSettings:
     fit_tokens:int = 30_000 # target-text positions the head fit reads
     fit_replay_tokens:int = 7_500 # replay-text positions it reads
     fit_epochs:int = 1 # passes of the head fit over them
+    untie:bool = False # a tied model gets an output head of its own (all rows: transformers ties all or none), so new tokens have separate input and output rows (`vikhr_nb.probe.untie_embeddings`; +rows x width parameters)
+    norm_match:bool = False # rescale the new input rows to the mean norm of the old ones (after the head fit; on a tied model this moves the head rows too)
+    distill_steps:int = 0 # then learn the new input rows for this many steps, body frozen, so the hidden states match the original's on the same text (`distill_input_rows`; 0: off)
 
 @dataclass
 class EvalSettings:
@@ -137,6 +140,7 @@ class PipelineConfig:
     tokenizer:TokenizerSettings = field(default_factory=TokenizerSettings)
     embeddings:EmbeddingSettings = field(default_factory=EmbeddingSettings)
     train:dict = field(default_factory=_demo_train) # `vikhr_nb.train.TrainConfig` fields (model, data and output are filled in)
+    baseline:str = 'none' # 'same-training': also train the original model, with its own tokenizer, exactly as `train` says (steps, batch, block size, data, replay), so the report shows what the same compute buys without a new vocabulary; 'none': skip it (the demo: it would add the train stage's minutes again)
     lep:LepSettings = field(default_factory=LepSettings)
     sft:SftSettings = field(default_factory=SftSettings)
     eval:EvalSettings = field(default_factory=EvalSettings)
@@ -207,6 +211,7 @@ def check_pipeline_config(cfg:PipelineConfig, # the run
     if cfg.data.dedup not in ('exact', 'near', 'none'): raise VikhrError(f"{where}: data.dedup must be 'exact', 'near' or 'none'")
     from vikhr_nb.head_fit import INIT_METHODS  # every method, FOCUS included (`vikhr_nb.focus` registers it)
     if cfg.embeddings.method not in INIT_METHODS: raise VikhrError(f"{where}: embeddings.method {cfg.embeddings.method!r} is not one of {', '.join(INIT_METHODS)}")
+    if cfg.embeddings.distill_steps < 0: raise VikhrError(f'{where}: embeddings.distill_steps must be 0 (off) or more')
     if cfg.embeddings.fit_head and min(cfg.embeddings.fit_tokens, cfg.embeddings.fit_epochs) <= 0:
         raise VikhrError(f'{where}: embeddings.fit_tokens and fit_epochs must be positive (or fit_head: false)')
     for k in ('eval_doc_chars', 'eval_max_chars'):
@@ -218,6 +223,10 @@ def check_pipeline_config(cfg:PipelineConfig, # the run
     if cfg.lep.method not in ('swap', 'overlap', 'conversion'): raise VikhrError(f"{where}: lep.method must be 'swap', 'overlap' or 'conversion', got {cfg.lep.method!r}")
     if cfg.lep.ridge < 0: raise VikhrError(f'{where}: lep.ridge must be 0 or more')
     if cfg.dist_timeout <= 0: raise VikhrError(f'{where}: dist_timeout must be a positive number of seconds')
+    if cfg.baseline not in ('none', 'same-training'): raise VikhrError(f"{where}: baseline must be 'none' or 'same-training', got {cfg.baseline!r}")
+    if cfg.baseline != 'none' and cfg.train.get('train_rows', 'all') == 'new':
+        raise VikhrError(f"{where}: baseline 'same-training' trains the original model as the train section says, but train_rows 'new' trains only "
+                         f"the rows the adapted tokenizer added, and the original has none: use train_rows 'all', or baseline: none")
     check_device(cfg.device, f'{where}: device')
     for k in ('self_calibration', 'calibration_tokens', 'copy_examples'):
         if getattr(cfg.sft, k) < 0: raise VikhrError(f'{where}: sft.{k} must be 0 or more')
@@ -236,6 +245,7 @@ def check_pipeline_config(cfg:PipelineConfig, # the run
         except VikhrError as e: raise VikhrError(f'{where}: {e}') from None
     from vikhr_nb.train import load_config
     load_config(_train_fields(cfg, Path(cfg.out_dir)))  # the train section, checked by the training stage itself
+    if cfg.baseline != 'none': load_config(_baseline_fields(cfg, Path(cfg.out_dir)))
     if cfg.sft.enabled: load_config(_sft_fields(cfg, Path(cfg.out_dir)))
 
 def check_model_settings(cfg:PipelineConfig, # the run
@@ -262,6 +272,10 @@ def _train_fields(cfg:PipelineConfig, out:Path) -> dict:
             **cfg.train, 'model': str(out/'embeddings'), 'tokenizer': None, 'output_dir': str(out/'train'),
             'train_data': [str(out/'data'/'target.jsonl')], 'replay_data': [str(out/'data'/'replay.jsonl')] if cfg.data.replay else [],
             'seed': cfg.seed}
+
+def _baseline_fields(cfg:PipelineConfig, out:Path) -> dict:
+    "The baseline's training config: the training stage's, with the original model and its own tokenizer in place of the adapted ones."
+    return {**_train_fields(cfg, out), 'model': cfg.model, 'output_dir': str(out/'baseline'/'train')}
 
 def _sft_fields(cfg:PipelineConfig, out:Path) -> dict:
     "The sft stage's training config: the sft.train section plus the start model, the calibration data and the output."
@@ -401,9 +415,20 @@ def _take_chars(texts, max_chars):
         out.append(t); n += len(t)
     return out
 
-def _load_texts(specs, clean, script, dedup, max_chars):
-    "Texts of corpus specs, cleaned, script-filtered, deduplicated and capped; hub corpora are streamed up to `max_chars`."
-    from datasets import Dataset
+def _stream_to_disk(ds, path:Path, max_chars:int) -> int:
+    "Write the documents of a streamed corpus to `path` (JSON Lines) as they come, until `max_chars` characters; returns the documents written."
+    n = k = 0
+    with open(path, 'w', encoding='utf-8') as f:
+        for r in ds:
+            if n >= max_chars: break
+            f.write(json.dumps({'text': r['text']}, ensure_ascii=False) + '\n'); n += len(r['text']); k += 1
+    return k
+
+def _load_texts(specs, clean, script, dedup, max_chars,
+                path:Path, # where the texts go (JSON Lines)
+               ) -> dict:
+    "Texts of corpus specs, cleaned, script-filtered, deduplicated and capped, written to `path`; hub corpora are streamed to disk up to `max_chars` (never held whole in memory)."
+    from datasets import load_dataset
     from vikhr_nb import data as D
     hub = any(str(s).startswith('hub:') for s in specs)
     if hub and max_chars is None: raise VikhrError(f'{specs} streams a hub corpus: set max_target_chars / max_replay_chars to say how much to take')
@@ -411,15 +436,23 @@ def _load_texts(specs, clean, script, dedup, max_chars):
     n_read = None if hub else len(ds)
     if n_read == 0: raise VikhrError(f'{list(specs)} holds no document after cleaning: check the corpus (empty files, or text only in markup).')
     if script: ds = D.filter_script(ds, script)
-    if hub: ds = Dataset.from_dict({'text': _take_chars((r['text'] for r in ds), max_chars)})  # materialize what we take
-    n0 = len(ds)
+    if hub:  # the capped take goes to disk as it streams in, then is read back memory-mapped (Arrow), like a local corpus
+        raw = path.with_name(path.stem + '.stream.jsonl')
+        n0 = _stream_to_disk(ds, raw, max_chars)
+        ds = load_dataset('json', data_files=str(raw), split='train', cache_dir=str(path.parent/'.cache')) if n0 else None
+    n0 = len(ds) if ds is not None else 0
     if n0 == 0: raise VikhrError(f'the script filter removed every document of {list(specs)} ({n_read if n_read is not None else "all streamed"} read): '
                                  f'none is mostly in {script}. Check the `script` settings, or set data.filter_script: false.')
     if dedup in ('exact', 'near'): ds = D.dedup_exact(ds)
     if dedup == 'near': ds = D.dedup_near(ds)
-    texts = _take_chars(ds['text'], max_chars)
-    return texts, {'documents_read': n_read, 'documents_kept': n0, 'dropped_by_script': None if n_read is None else n_read - n0,
-                   'dropped_as_duplicates': n0 - len(ds), 'documents': len(texts), 'characters': sum(map(len, texts))}
+    k = n = 0
+    with atomic_write(path) as f:  # row by row: the column is never one Python list
+        for r in ds:
+            if max_chars is not None and n >= max_chars: break
+            f.write(json.dumps({'text': r['text']}, ensure_ascii=False) + '\n'); n += len(r['text']); k += 1
+    if hub: raw.unlink(); shutil.rmtree(path.parent/'.cache', ignore_errors=True)
+    return {'documents_read': n_read, 'documents_kept': n0, 'dropped_by_script': None if n_read is None else n_read - n0,
+            'dropped_as_duplicates': n0 - len(ds), 'documents': k, 'characters': n}
 
 def _conversations(specs, what) -> list:
     "The conversations (`messages` lists) of local JSON Lines files named by corpus specs."
@@ -446,12 +479,10 @@ def data_stage(cfg:PipelineConfig, # the run
     "Prepare the training, replay, held-out and task files of a run."
     from vikhr_nb import data as D
     d = cfg.data; res = {}
-    target, res['target'] = _load_texts(d.target, d.clean, cfg.script if d.filter_script else None, d.dedup, d.max_target_chars)
-    if not target: raise VikhrError(f'the target corpus {d.target} holds no {cfg.script or ""} text after cleaning: check the corpus and `script`.')
-    _write_jsonl(out/'target.jsonl', ({'text': t} for t in target))
+    res['target'] = _load_texts(d.target, d.clean, cfg.script if d.filter_script else None, d.dedup, d.max_target_chars, out/'target.jsonl')
+    if not res['target']['documents']: raise VikhrError(f'the target corpus {d.target} holds no {cfg.script or ""} text after cleaning: check the corpus and `script`.')
     if d.replay:
-        replay, res['replay'] = _load_texts(d.replay, d.clean, cfg.replay_script if d.filter_script else None, d.dedup, d.max_replay_chars)
-        _write_jsonl(out/'replay.jsonl', ({'text': t} for t in replay))
+        res['replay'] = _load_texts(d.replay, d.clean, cfg.replay_script if d.filter_script else None, d.dedup, d.max_replay_chars, out/'replay.jsonl')
     (out/'eval').mkdir(); res['heldout'] = {}
     for lang, specs in d.heldout.items():
         docs = D.load_corpus(specs if isinstance(specs, list) else [specs], clean=d.clean)['text']
@@ -506,26 +537,39 @@ def embeddings_stage(cfg:PipelineConfig, out:Path, tok_dir:Path, data_dir:Path) 
     new_tok = AutoTokenizer.from_pretrained(tok_dir)
     mapping = load_mapping(tok_dir)
     e = cfg.embeddings
-    texts = [r['text'] for r in read_jsonl(data_dir/'target.jsonl')] if e.method == 'focus' or e.fit_head else None
+    texts = [r['text'] for r in read_jsonl(data_dir/'target.jsonl')] if e.method == 'focus' or e.fit_head or e.distill_steps else None
     model = resize_embeddings(model, old_tok, new_tok, mapping=mapping, method=e.method,
                               pad_to_multiple_of=e.pad_to_multiple_of, seed=cfg.seed, texts=texts)
     res = {'rows': model.get_input_embeddings().weight.shape[0]}
+    from vikhr_nb.probe import untie_embeddings, match_norms, distill_input_rows  # lesson 06a: inits chosen by a training probe
+    if e.untie and model.config.tie_word_embeddings: untie_embeddings(model); res['untied'] = True
     if e.fit_head and mapping:
         replay = [r['text'] for r in read_jsonl(data_dir/'replay.jsonl')] if (data_dir/'replay.jsonl').exists() else None
         res['fit_head'] = fit_head_rows(model, new_tok, sorted(mapping), texts, replay, max_tokens=e.fit_tokens,
                                         replay_tokens=e.fit_replay_tokens, epochs=e.fit_epochs, seed=cfg.seed,
                                         progress=True)  # minutes of work: a bar in a terminal, a line every 30 s in a log file
+    if e.norm_match and mapping: res['norm_scale'] = match_norms(model.get_input_embeddings().weight, sorted(mapping), range(len(old_tok)))
+    if e.distill_steps and mapping:
+        teacher, _ = load_model(cfg.model, device=get_device(cfg.device))
+        res['distill'] = distill_input_rows(model, teacher, old_tok, new_tok, sorted(mapping), texts, steps=e.distill_steps, seed=cfg.seed, progress=True)
+        del teacher
     save_adapted_model(model, new_tok, out, mapping=mapping, overwrite=True, method=e.method, base=cfg.model,
                        fit_head=res.get('fit_head'))
     return res
 
 # %% ../nbs/10_pipeline.ipynb #c8efefcf
-def train_stage(cfg:PipelineConfig, out:Path) -> dict:
+def train_stage(cfg:PipelineConfig, out:Path,
+                fields=_train_fields, # the stage's training config from (cfg, run directory): `_baseline_fields` for the baseline
+               ) -> dict:
     "Continued pretraining of the adapted model (see `vikhr_nb.train`)."
     from vikhr_nb.train import train
-    res = train(_train_fields(cfg, out.parent))
+    res = train(fields(cfg, out.parent))
     if res.get('stopped'): raise VikhrError(f'training stopped at step {res.get("step")} (stop_at_step): run again to resume')
     return {k: v for k, v in res.items() if isinstance(v, (int, float, str))} | {'model_dir': str(res['model_dir'])}
+
+def baseline_stage(cfg:PipelineConfig, out:Path) -> dict:
+    "The fair baseline (`baseline: same-training`): the original model and tokenizer, trained exactly as the training stage trains the adapted one."
+    return train_stage(cfg, out, _baseline_fields)
 
 # %% ../nbs/10_pipeline.ipynb #45ea64c2
 def lep_stage(cfg:PipelineConfig, out:Path, trained_dir:Path) -> dict:
@@ -604,22 +648,48 @@ def sft_stage(cfg:PipelineConfig, out:Path, data_dir:Path, state=None,
 # %% ../nbs/10_pipeline.ipynb #5c96d027
 def eval_stage(cfg:PipelineConfig, out:Path, data_dir:Path, tok_dir:Path, init_dir:Path, trained_dir:Path,
                final_dir:Path|None=None, # the calibrated (or propagated) model; None: the trained model is the final one
+               baseline_dir:Path|None=None, # the original trained the same way (`baseline: same-training`), or None
               ) -> dict:
-    "Measure the original, initialized, trained and final models and write the report."
+    "Measure the original, (baseline,) initialized, trained and final models and write the report."
     from transformers import AutoTokenizer
-    stages = [('original', cfg.model), *([('init', init_dir)] if cfg.eval.score_init else []), ('trained', trained_dir),
+    new_tok = AutoTokenizer.from_pretrained(tok_dir)
+    stages = [('original', cfg.model), *([('baseline', baseline_dir)] if baseline_dir is not None else []),
+              *([('init', init_dir)] if cfg.eval.score_init else []), ('trained', trained_dir),
               *([('final', final_dir)] if final_dir is not None else [])]
-    return eval_models(cfg, out, data_dir, stages, AutoTokenizer.from_pretrained(tok_dir))
+    reading = None
+    if baseline_dir is not None:  # the same compute: how much target-language text did each read?
+        from vikhr_nb.models import load_tokenizer
+        runs, target = Path(data_dir).parent, [r['text'] for r in read_jsonl(data_dir/'target.jsonl')]
+        reading = {st: training_reading(json.loads((runs/d/STAGE_RECORD).read_text())['results'], cfg.train.get('replay_ratio', 0.0), target, tok)
+                   for st, d, tok in (('baseline', 'baseline', load_tokenizer(cfg.model)), ('trained', 'train', new_tok))}
+    return eval_models(cfg, out, data_dir, stages, new_tok, reading=reading)
+
+def training_reading(res:dict, # a training stage's results (its `tokens`: tokens of every block it trained on)
+                     replay_ratio:float, # the share of the blocks taken from the replay language
+                     target:list, # the target-language training text: documents
+                     tokenizer, # the tokenizer the training used
+                     sample_chars:int=2_000_000, # characters of `target` the characters-per-token figure is measured on
+                    ) -> dict:
+    "Tokens of target-language text a training read, and about how many characters they hold (its tokenizer's characters per token on that text)."
+    texts, n = [], 0
+    for t in target:
+        texts.append(t); n += len(t)
+        if n >= sample_chars: break
+    n_tok = sum(len(e.ids) for e in tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False))
+    tokens = round(res['tokens'] * (1 - replay_ratio))
+    return {'tokens': tokens, 'chars_per_token': n / max(n_tok, 1), 'chars': round(tokens * n / max(n_tok, 1))}
 
 def eval_models(cfg:PipelineConfig, # the run: `cfg.model` is the original, `cfg.eval` says what to measure
                 out:Path, # where the report goes
                 data_dir:Path, # a data stage's output: held-out texts, tasks, chat sets (and the training text, for known words)
                 stages:list, # (stage, model) pairs, the original first; stages 'original', 'init', 'trained', 'final'
                 new_tok, # the adapted tokenizer
+                reading:dict|None=None, # {stage: `training_reading`}: the target-language text each trained model read
                ) -> dict:
     "Measure each model of `stages` on the run's held-out data and write the report (the eval stage, and `vikhr eval`)."
     from vikhr_nb.models import load_model, load_tokenizer
     from vikhr_nb.eval import bits_per_char, generation_speeds, mc_accuracy, write_report, chat_eval, speed_check
+    from vikhr_nb.bpc import bootstrap_se
     from vikhr_nb.metrics import tokenizer_stats
     e = cfg.eval
     heldout = {p.stem: [r['text'] for r in read_jsonl(p)] for p in sorted((data_dir/'eval').glob('*.jsonl'))}
@@ -632,7 +702,7 @@ def eval_models(cfg:PipelineConfig, # the run: `cfg.model` is the original, `cfg
     rep = {'name': cfg.name, 'model': cfg.model, 'language': cfg.language,
            'vocab_size': {'original': len(old_tok), 'adapted': len(new_tok)},
            'tokenizer': {st: {l: tokenizer_stats(t, texts) for l, texts in heldout.items()} for st, t in (('original', old_tok), ('adapted', new_tok))},
-           'bpc': {}, 'bpb': {}, 'bpc_repeat': {}, 'speed': {}, 'mc': {}, 'eval_texts': {l: {'documents': len(t), 'characters': sum(map(len, t))} for l, t in heldout.items()}}
+           'bpc': {}, 'bpb': {}, 'bpc_repeat': {}, 'bpc_se': {}, 'speed': {}, 'mc': {}, 'eval_texts': {l: {'documents': len(t), 'characters': sum(map(len, t))} for l, t in heldout.items()}}
     chat = {p.stem: read_jsonl(p) for p in sorted((data_dir/'chat').glob('*.jsonl'))} if e.chat and (data_dir/'chat').is_dir() else {}
     scored = {l: [c for c in cs if sum(len(m['content']) for m in c['messages'] if m['role'] == 'assistant') <= e.chat_answer_chars][:e.chat_items]
               for l, cs in chat.items()}
@@ -646,6 +716,7 @@ def eval_models(cfg:PipelineConfig, # the run: `cfg.model` is the original, `cfg
     dev = get_device(cfg.device)
     rep['device'] = {'device': str(dev), 'weights': str(get_dtype(None, dev)).removeprefix('torch.'), 'bf16_autocast': native_bf16(dev)}  # as `load_model` loads; generation under bf16 autocast where native
     if chat: rep['chat'] = {}
+    bits = {}  # stage -> language -> bits of each held-out document
     for st, src in stages:
         with timed(f'evaluating the {st} model'):
             model, tok = load_model(src, device=dev)
@@ -653,6 +724,10 @@ def eval_models(cfg:PipelineConfig, # the run: `cfg.model` is the original, `cfg
                 r = bits_per_char(model, tok, texts, block_size=e.block_size, batch_size=e.batch_size, by_repeat=True, progress=True)
                 rep['bpc'].setdefault(st, {})[l] = r['bpc']; rep['bpb'].setdefault(st, {})[l] = r['bpb']
                 rep['bpc_repeat'].setdefault(st, {})[l] = {k: r[f'bpc_{k}'] for k in ('repeated', 'other')} | {'repeated_chars': r['repeated']['n_chars']}
+                # how steady: the relative standard error with the documents resampled, of the figure and of its ratio to the original's
+                bits.setdefault(st, {})[l] = r['text_bits']
+                rep['bpc_se'].setdefault(st, {})[l] = {'bpc': bootstrap_se(r['text_bits'], r['text_chars'], seed=cfg.seed)} | (
+                    {'ratio_to_original': bootstrap_se(r['text_bits'], r['text_chars'], bits['original'][l], seed=cfg.seed)} if st != 'original' else {})
             if chat and st in ('original', 'trained', 'final'):  # still an assistant? before and after calibration
                 rep['chat'][st] = chat_eval(model, tok, heldout=scored, copy_texts=copy_texts, prompts=chat_prompts,
                                             scripts={l: _script_of(cfg, l) for l in chat_prompts}, qa=[tuple(q) for q in e.facts],
@@ -672,6 +747,7 @@ def eval_models(cfg:PipelineConfig, # the run: `cfg.model` is the original, `cfg
                                 f'{L}_free_tokens_per_s': fr[st]['tokens_per_s'], 'free_sample': fr[st]['samples'][0]}
         pair.clear(); release_memory()
     rep['speed_check'] = speed_check(rep, cfg.language, prompts, refs)
+    if reading: rep['train_reading'] = {st: r | {'language': cfg.language} for st, r in reading.items()}
     write_report(rep, out)
     return {'report': str(out/'report.json')}
 
@@ -696,20 +772,25 @@ def wait_for_main(done, # a function: True once the main process's output is com
         if time.monotonic() - last >= every:
             last = time.monotonic(); log(f'waiting for the main process: {what} ({last - t0:,.0f} s so far)')
 
+PIPELINE_STAGES = ('data', 'tokenizer', 'embeddings', 'train', 'baseline', 'lep', 'sft', 'eval')  # in the order they run
+
 def adapt(cfg=None, # a `PipelineConfig`, a YAML file, a dict, or None for the demo
+          until:str|None=None, # stop after this stage (e.g. 'embeddings': the single-process stages, before an `accelerate launch` of the rest)
           **overrides, # top-level fields to replace (e.g. out_dir='runs/x')
          ) -> dict:
-    "Run every stage of an adaptation (skipping completed ones); returns the report."
+    "Run every stage of an adaptation (skipping completed ones); returns the report (or, with `until`, that stage's results)."
     with error_boundary(overrides.get('out_dir')):  # a full disk, a read-only directory, a wrong-typed setting: one clear error
+        if until is not None and until not in PIPELINE_STAGES:
+            raise VikhrError(f"until must be one of the stages {', '.join(PIPELINE_STAGES)}, got {until!r}")
         cfg = load_pipeline_config(cfg, **overrides)
-        with _quiet_datasets(): return _adapt(cfg)
+        with _quiet_datasets(): return _adapt(cfg, until)
 
 def _data_fingerprint(cfg:PipelineConfig) -> str:
     d = config_dict(cfg)
     return fingerprint({k: d[k] for k in ('language', 'script', 'replay_language', 'replay_script')} | {'data': d['data'],
                        'sft_inputs': [cfg.sft.enabled, bool(cfg.sft.self_calibration)]})
 
-def _adapt(cfg:PipelineConfig) -> dict:
+def _adapt(cfg:PipelineConfig, until:str|None=None) -> dict:
     set_seed(cfg.seed)
     out = Path(cfg.out_dir); state = _distributed(cfg.dist_timeout)
     main = state is None or state.is_main_process
@@ -722,7 +803,8 @@ def _adapt(cfg:PipelineConfig) -> dict:
     fps['lep'] = fingerprint({'model': cfg.model, 'lep': d['lep']}, [fps['train']])
     fps['sft'] = fingerprint({'sft': d['sft'], 'seed': cfg.seed, 'instruct': cfg.lep.instruct or cfg.model},
                              [fps['lep'] if cfg.lep.instruct else fps['train'], fps['data']])
-    fps['eval'] = fingerprint({'eval': d['eval'], 'stages': [bool(cfg.lep.instruct), cfg.sft.enabled]},
+    fps['baseline'] = fingerprint({'model': cfg.model, 'train': d['train'], 'seed': cfg.seed}, [fps['data']])
+    fps['eval'] = fingerprint({'eval': d['eval'], 'stages': [bool(cfg.lep.instruct), cfg.sft.enabled] + ([cfg.baseline] if cfg.baseline != 'none' else [])},
                               [fps['sft'] if cfg.sft.enabled else fps['lep'] if cfg.lep.instruct else fps['train']])
     def on_main(name, fn, **kw):
         if main: res = run_stage(name, out/name, fps[name], fn, **kw)
@@ -741,22 +823,34 @@ def _adapt(cfg:PipelineConfig) -> dict:
     if main:
         out.mkdir(parents=True, exist_ok=True)
         with atomic_write(out/'config.yaml') as f: yaml.safe_dump(d, f, sort_keys=False, allow_unicode=True)
-    on_main('data', lambda o: data_stage(cfg, o))
-    on_main('tokenizer', lambda o: tokenizer_stage(cfg, o, out/'data'))
-    on_main('embeddings', lambda o: embeddings_stage(cfg, o, out/'tokenizer', out/'data'))
-    trained = Path(resumable('train', lambda o: train_stage(cfg, o))['model_dir'])
+    reached = lambda name: until == name and (log(f'stopped after stage {name} (until={name!r}): run again without it for the rest') or True)
+    res = on_main('data', lambda o: data_stage(cfg, o))
+    if reached('data'): return res or {}
+    res = on_main('tokenizer', lambda o: tokenizer_stage(cfg, o, out/'data'))
+    if reached('tokenizer'): return res or {}
+    res = on_main('embeddings', lambda o: embeddings_stage(cfg, o, out/'tokenizer', out/'data'))
+    if reached('embeddings'): return res or {}
+    res = resumable('train', lambda o: train_stage(cfg, o)); trained = Path(res['model_dir'])
+    if reached('train'): return res
+    baseline = None
+    if cfg.baseline == 'same-training':
+        res = resumable('baseline', lambda o: baseline_stage(cfg, o)); baseline = Path(res['model_dir'])
+    if reached('baseline'): return res
     final = None
     if cfg.lep.instruct:
-        on_main('lep', lambda o: lep_stage(cfg, o, trained)); final = out/'lep'
-    if cfg.sft.enabled: final = Path(resumable('sft', lambda o: sft_stage(cfg, o, out/'data', state, fps['sft']))['model_dir'])
-    on_main('eval', lambda o: eval_stage(cfg, o, out/'data', out/'tokenizer', out/'embeddings', trained, final))
+        res = on_main('lep', lambda o: lep_stage(cfg, o, trained)); final = out/'lep'
+    if reached('lep'): return res or {}
+    if cfg.sft.enabled:
+        res = resumable('sft', lambda o: sft_stage(cfg, o, out/'data', state, fps['sft'])); final = Path(res['model_dir'])
+    if reached('sft'): return res
+    on_main('eval', lambda o: eval_stage(cfg, o, out/'data', out/'tokenizer', out/'embeddings', trained, final, baseline))
     if not main: return {}
     return _final_report(out)
 
 def _final_report(out:Path) -> dict:
     "The eval stage's report with the seconds each stage took, copied to the run's top directory."
     rep = json.loads((out/'eval'/'report.json').read_text())
-    recs = {st: json.loads((out/st/STAGE_RECORD).read_text()) for st in ('data', 'tokenizer', 'embeddings', 'train', 'lep', 'sft', 'eval')
+    recs = {st: json.loads((out/st/STAGE_RECORD).read_text()) for st in PIPELINE_STAGES
             if (out/st/STAGE_RECORD).exists()}
     rep['seconds'] = {st: r['seconds'] for st, r in recs.items()}
     rep['peak_memory_gb'] = {st: r['peak_memory_gb'] for st, r in recs.items() if 'peak_memory_gb' in r}
@@ -814,7 +908,10 @@ def _adapt_cli(sub):
     p = sub.add_parser('adapt', help='run a whole adaptation from a YAML config (data, tokenizer, embeddings, training, evaluation)')
     p.add_argument('config', help='the YAML configuration (see configs/)')
     p.add_argument('--out', help='output directory (default: out_dir of the config)')
-    p.set_defaults(func=lambda a: _print_report(load_pipeline_config(a.config, out_dir=a.out).out_dir) if adapt(a.config, out_dir=a.out) else 0)
+    p.add_argument('--until', choices=PIPELINE_STAGES, help="stop after this stage: e.g. `--until embeddings` runs the single-process stages (data, tokenizer, "
+                   "embeddings) alone; `accelerate launch -m vikhr_nb.pipeline CONFIG` then skips them (complete) and trains on every process")
+    p.set_defaults(func=lambda a: (adapt(a.config, until=a.until, out_dir=a.out) and 0) if a.until else
+                   _print_report(load_pipeline_config(a.config, out_dir=a.out).out_dir) if adapt(a.config, out_dir=a.out) else 0)
 
 def _demo_cli(sub):
     p = sub.add_parser('demo', help='adapt the embedded SmolLM2-135M-Instruct to Russian on the shipped corpus (CPU, minutes)')

@@ -130,7 +130,8 @@ def self_calibration(model, # an instruction-tuned causal LM
     from vikhr_nb.models import chat_batch
     if not prompts: raise VikhrError('self_calibration needs at least one prompt')
     if unfinished not in ('reject', 'cut'): raise VikhrError(f"unfinished must be 'reject' or 'cut', got {unfinished!r}")
-    answers = chat_batch(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    answers = chat_batch(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                         progress=f'self-calibration: answering {len(prompts)} prompts')  # minutes on a CPU
     convs, reasons = [], []
     for p, a in zip(prompts, answers):
         msgs = [{'role': 'user', 'content': p}] if isinstance(p, str) else list(p)

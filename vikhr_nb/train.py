@@ -940,7 +940,7 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
         t0 = time.perf_counter()
     pbar.close()
     if live: live(history, final=True)
-    res = {'model_dir': None, 'step': step, 'stopped': stopped, 'history': history, 'trained_parameters': n_trained, 'num_processes': P,
+    res = {'model_dir': None, 'step': step, 'stopped': stopped, 'history': history, 'trained_parameters': n_trained, 'num_processes': P, 'tokens': step * tokens_per_step,
            'mixed_precision': accelerator.mixed_precision, 'tokens_per_s': steps_timed * tokens_per_step / max(t_train, 1e-9)}
     if stopped:
         _end_training(accelerator, own_group); log(f'stopped at step {step}: run again to resume'); return res
