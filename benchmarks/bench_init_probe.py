@@ -8,14 +8,16 @@
 Every init starts from SmolLM2-135M-Instruct and the demo run's adapted tokenizer, is trained with the demo's train
 section (every weight, batch 8 x 256, 20% English replay, a quarter of the Russian documents repeated), and is scored on
 the demo's held-out Russian (split into words used before in the text and the rest) and English. The first row is the
-original model with its own tokenizer trained the same way: the fair baseline. Results are kept in WORK/probe.json as
+original model with its own tokenizer trained the same way: the fair baseline. Two rows train the demo's init
+differently: without the repeated documents (`repeat_share: 0`), and with the word term (`word_ll_weight: 0.1`, the
+original's likelihood of each word as the target; `vikhr_nb.train.tokenize_and_align`). Results are kept in WORK/probe.json as
 they come, so an interrupted run resumes where it stopped (`vikhr_nb.probe.init_probe`).
 """
 import argparse, json, os, sys, time
 from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
-ORDER = ['original, own tokenizer', 'mean + head fit', 'mean', 'untied: norm-matched mean in, head fit out', 'untied: distilled in, head fit out',
+ORDER = ['original, own tokenizer', 'mean + head fit', 'mean + head fit, no repeated documents', 'mean + head fit, word term 0.1', 'mean', 'untied: norm-matched mean in, head fit out', 'untied: distilled in, head fit out',
          'tied: mean + head fit, then distilled', 'weighted', 'weighted + head fit', 'focus', 'focus + head fit']
 
 def main():

@@ -234,3 +234,11 @@ def test_embeddings_stage_can_untie_rescale_and_distill_the_new_rows(tiny_model_
     old = AutoModelForCausalLM.from_pretrained(tiny_model_dir).get_input_embeddings().weight
     assert torch.equal(E[:old.shape[0]][:100], old[:100])  # shared rows are the original's (the first ids of SmolLM2's vocabulary are kept)
     with pytest.raises(VikhrError, match='distill_steps must be 0'): load_pipeline_config({'embeddings': {'distill_steps': -1}})
+
+def test_the_word_term_reads_the_original_unless_told_otherwise(tiny_model_dir, tmp_path):
+    "`train.word_ll_weight` alone: the training stage's word term targets the pipeline's original model; a `word_ll_model` given is kept."
+    cfg = load_pipeline_config(small_config(tiny_model_dir, tmp_path/'run', word_ll_weight=0.1))
+    assert P._train_fields(cfg, tmp_path/'run')['word_ll_model'] == str(tiny_model_dir)
+    cfg = load_pipeline_config(small_config(tiny_model_dir, tmp_path/'run', word_ll_weight=0.1, word_ll_model='other'))
+    assert P._train_fields(cfg, tmp_path/'run')['word_ll_model'] == 'other'
+    assert 'word_ll_model' not in P._train_fields(load_pipeline_config(small_config(tiny_model_dir, tmp_path/'run')), tmp_path/'run')

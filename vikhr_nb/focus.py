@@ -22,10 +22,18 @@ def aux_vectors(tokenizer, # the new tokenizer
                 window:int=5, # co-occurrence window, tokens on each side
                 n_context:int=2000, # the most frequent tokens used as contexts
                 min_count:int=3, # tokens seen fewer times get no vector
-                seed:int=0, # seed of the randomized SVD
+                seed:int=0, # seed of the randomized SVD, and of the documents sampled under `max_chars`
+                max_chars:int|None=20_000_000, # read a seeded sample of documents holding about this many characters (None: all): the cost follows the setting, not the corpus
                ) -> tuple[torch.Tensor, torch.Tensor]:
     "Unit-length PPMI + SVD co-occurrence vectors (len(tokenizer), dim) of the tokens in `texts`, and which tokens have one."
-    encs = tokenizer.backend_tokenizer.encode_batch(read_texts(texts), add_special_tokens=False)
+    texts = read_texts(texts)
+    if max_chars is not None and sum(map(len, texts)) > max_chars:  # documents sampled before anything is tokenized
+        kept, n = [], 0
+        for i in torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed)).tolist():
+            if n >= max_chars: break
+            kept.append(texts[i]); n += len(texts[i])
+        texts = kept
+    encs = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
     V = len(tokenizer)
     ids = torch.tensor([i for e in encs for i in e.ids], dtype=torch.long)  # (N,) the corpus as one stream
     doc = torch.repeat_interleave(torch.arange(len(encs)), torch.tensor([len(e.ids) for e in encs]))  # (N,) document of each token

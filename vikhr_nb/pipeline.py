@@ -267,9 +267,10 @@ def check_model_settings(cfg:PipelineConfig, # the run
 def _train_fields(cfg:PipelineConfig, out:Path) -> dict:
     "The training stage's config: the train section plus what the pipeline decides (model, data, output, seed)."
     ev = out/'data'/'eval'
+    word = {'word_ll_model': cfg.model} if cfg.train.get('word_ll_weight') and not cfg.train.get('word_ll_model') else {}  # the word term's target: the original
     return {'eval_data': [str(ev/f'{cfg.language}.jsonl')],  # defaults: score the pipeline's own held-out files
             'replay_eval_data': [str(ev/f'{cfg.replay_language}.jsonl')] if cfg.replay_language in cfg.data.heldout else [],
-            **cfg.train, 'model': str(out/'embeddings'), 'tokenizer': None, 'output_dir': str(out/'train'),
+            **cfg.train, **word, 'model': str(out/'embeddings'), 'tokenizer': None, 'output_dir': str(out/'train'),
             'train_data': [str(out/'data'/'target.jsonl')], 'replay_data': [str(out/'data'/'replay.jsonl')] if cfg.data.replay else [],
             'seed': cfg.seed}
 

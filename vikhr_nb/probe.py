@@ -16,7 +16,7 @@ from .tokenizer import load_mapping
 from .embeddings import resize_embeddings, save_adapted_model
 from .head_fit import fit_head_rows  # registers 'focus' too
 from .models import load_model
-from .train import train, load_config
+from .train import train, load_config, shared_ends
 
 # %% auto #0
 __all__ = ['PROBE_INITS', 'untie_embeddings', 'match_norms', 'aligned_positions', 'distill_input_rows', 'build_init',
@@ -55,9 +55,7 @@ def aligned_positions(old_tokenizer, # the original tokenizer
     o = old_tokenizer.backend_tokenizer.encode(text, add_special_tokens=False)
     n = new_tokenizer.backend_tokenizer.encode(text, add_special_tokens=False)
     o_ids, n_ids = o.ids[:max_len - 1], n.ids[:max_len - 1]
-    ends = lambda enc, k: {e: j for j, (_, e) in enumerate(enc.offsets[:k])}  # the last token ending at a character (a letter split into bytes: its last byte)
-    oe, ne = ends(o, len(o_ids)), ends(n, len(n_ids))
-    return n_ids, o_ids, sorted((ne[e], oe[e]) for e in ne.keys() & oe.keys())
+    return n_ids, o_ids, [(i, j) for i, j in shared_ends(n, o) if i < len(n_ids) and j < len(o_ids)]
 
 def _pad(seqs, fill, dev):
     L = max(map(len, seqs)); ids = torch.full((len(seqs), L), fill, dtype=torch.long); mask = torch.zeros_like(ids)
@@ -138,6 +136,9 @@ PROBE_INITS = {  # the probe's inits: how the new rows start (see `build_init`);
     'untied: norm-matched mean in, head fit out': {'method': 'mean', 'untie': True, 'fit_head': True, 'norm_match': True},
     'untied: distilled in, head fit out': {'method': 'mean', 'untie': True, 'fit_head': True, 'distill': True},
     'tied: mean + head fit, then distilled': {'method': 'mean', 'fit_head': True, 'distill': True},
+    # the same init, trained differently (`train`: TrainConfig fields over the probe's own)
+    'mean + head fit, no repeated documents': {'method': 'mean', 'fit_head': True, 'train': {'repeat_share': 0.0}},
+    'mean + head fit, word term 0.1': {'method': 'mean', 'fit_head': True, 'train': {'word_ll_weight': 0.1}},
 }
 
 def build_init(spec:dict, # one of `PROBE_INITS`: method, and fit_head / untie / norm_match / distill
@@ -224,15 +225,18 @@ def init_probe(model:str, # the original model (alias, directory or hub id)
     check_probe({**fields, 'model': str(model)}, AutoTokenizer.from_pretrained(tokenizer_dir), texts)
     key = _key({k: v for k, v in fields.items() if k not in ('output_dir',)} | {'model': str(model), 'head_fit': head_fit, 'distill': distill})
     for name, spec in inits.items():
-        if done.get(name, {}).get('key') == key: log(f'probe {name!r}: done, skipped'); continue
+        k = _key([key, spec['train']]) if spec.get('train') else key  # an arm trained differently has its own key
+        if done.get(name, {}).get('key') == k: log(f'probe {name!r}: done, skipped'); continue
         t0 = time.perf_counter(); log(f'probe {name!r}: initializing')
         d = out/'_work'; shutil.rmtree(d, ignore_errors=True)
         if spec.get('original'): src, info = str(model), {}
         else: src = d/'init'; info = build_init(spec, model, tokenizer_dir, texts, replay, src, head_fit, distill, seed=seed, cache=out)
         before = _score(src, heldout, block_size, batch_size)
-        r = train({**fields, 'model': str(src), 'output_dir': str(d/'train')})
+        over = dict(spec.get('train', {}))
+        if over.get('word_ll_weight') and not over.get('word_ll_model'): over['word_ll_model'] = str(model)  # the word term's target: the original
+        r = train({**fields, **over, 'model': str(src), 'output_dir': str(d/'train')})
         after = _score(r['model_dir'], heldout, block_size, batch_size)
-        done[name] = {'key': key, 'init': before, 'probe': after, 'info': info, 'steps': r['step'], 'seconds': round(time.perf_counter() - t0, 1)}
+        done[name] = {'key': k, 'init': before, 'probe': after, 'info': info, 'steps': r['step'], 'seconds': round(time.perf_counter() - t0, 1)}
         with atomic_write(book) as f: json.dump(done, f, indent=1)
         shutil.rmtree(d, ignore_errors=True); release_memory()
     return {n: done[n] for n in inits}

@@ -18,16 +18,17 @@ from accelerate import Accelerator, PartialState, DataLoaderConfiguration
 from accelerate.state import AcceleratorState
 from accelerate.utils import ProjectConfiguration, DistributedType
 from .core import *
-from .models import DEFAULT_MODEL, load_model, load_tokenizer, resolve_model, swap_head, head_input, plain_head
+from .models import DEFAULT_MODEL, load_model, load_tokenizer, resolve_model, swap_head, head_input, plain_head, token_nll
 
 # %% auto #0
-__all__ = ['SAVE_DTYPES', 'TrainConfig', 'check_config', 'load_config', 'expand_stages', 'embedding_weights', 'prepare_model',
-           'n_layers', 'lora_layer_ids', 'check_lora_targets', 'new_row_ids', 'freeze_old_rows', 'param_groups',
-           'repeated', 'tokenize_and_pack', 'MixedBlocks', 'lm_loss', 'scored_targets', 'head_at', 'kl_to_reference',
-           'head_loss', 'check_messages', 'format_conversation', 'tokenize_chat', 'chat_blocks', 'collate_rows',
-           'lr_multiplier', 'tiny_tokenizer', 'eval_chunks', 'evaluate', 'run_identity', 'latest_checkpoint',
-           'check_output_dir', 'save_checkpoint', 'plot_history', 'train_stage', 'save_final_model', 'check_model_fit',
-           'train']
+__all__ = ['SAVE_DTYPES', 'BLOCK_COLUMNS', 'TrainConfig', 'check_config', 'load_config', 'expand_stages', 'embedding_weights',
+           'prepare_model', 'n_layers', 'lora_layer_ids', 'check_lora_targets', 'new_row_ids', 'freeze_old_rows',
+           'param_groups', 'repeated', 'tokenize_and_pack', 'MixedBlocks', 'lm_loss', 'scored_targets', 'head_at',
+           'kl_to_reference', 'head_loss', 'shared_ends', 'check_same_pretokenizer', 'tokenize_and_align',
+           'word_targets', 'word_nll', 'word_term', 'teacher_word_nll', 'check_messages', 'format_conversation',
+           'tokenize_chat', 'chat_blocks', 'collate_rows', 'lr_multiplier', 'tiny_tokenizer', 'eval_chunks', 'evaluate',
+           'run_identity', 'latest_checkpoint', 'check_output_dir', 'save_checkpoint', 'plot_history', 'train_stage',
+           'save_final_model', 'check_model_fit', 'train']
 
 # %% ../nbs/06_pretrain.ipynb #1674a196
 SAVE_DTYPES = ('float32', 'bfloat16', 'float16')
@@ -72,6 +73,9 @@ class TrainConfig:
     lora_layers:list = field(default_factory=list) # indices of the transformer layers that get LoRA, negative from the end ([0, -1]: first and last, LEP's calibration); [] for all layers
     # --- KL to the reference (Vikhr)
     kl_weight:float = 0.0 # weight of KL(P_new || P_ref) against the frozen starting model (0: off)
+    # --- the original's likelihood of each word as a target (see "Copying by the word")
+    word_ll_weight:float = 0.0 # weight of the word term: the mean over words of (how many nats the model's log-likelihood of a word falls below the original's, or 0)^2 (0: off)
+    word_ll_model:str|None = None # the original model, read with its own tokenizer, whose word log-likelihoods are the target (the pipeline sets its `model`)
     # --- run control
     mixed_precision:str = 'auto' # 'auto' (bf16/fp16 on GPUs, bf16 on CPUs that compute in it natively, else none), 'no', 'bf16' or 'fp16'
     loss_chunk:int = 1024 # positions whose logits exist at once in the loss (`head_loss`: the same loss and gradients in less memory); 0: the full (batch, block, vocab) logits
@@ -166,6 +170,9 @@ def check_config(cfg:TrainConfig, # the configuration to check
     need(cfg.save_dtype in SAVE_DTYPES, f"save_dtype must be one of {', '.join(SAVE_DTYPES)}, got {cfg.save_dtype!r}")
     need(0 <= cfg.repeat_share <= 1, f"repeat_share must be in [0, 1], got {cfg.repeat_share}")
     need(cfg.repeat_share == 0 or cfg.data_format == 'text', "repeat_share repeats documents of plain text: set it to 0 for data_format 'chat' (copy practice in conversations: `vikhr_nb.sft.copy_task`)")
+    need(cfg.word_ll_weight >= 0, f'word_ll_weight must be 0 or more, got {cfg.word_ll_weight}')
+    need(cfg.word_ll_weight == 0 or cfg.data_format == 'text', "word_ll_weight compares words of plain text: set it to 0 for data_format 'chat'")
+    need(cfg.word_ll_weight == 0 or bool(cfg.word_ll_model), 'word_ll_weight needs word_ll_model: the original model whose likelihood of each word is the target')
     need(cfg.replay_ratio == 0 or cfg.replay_data, f"replay_ratio is {cfg.replay_ratio} but replay_data names no corpus")
     need(bool(cfg.train_data), 'train_data names no corpus')
     need(cfg.mode != 'lora' or bool(cfg.lora_targets), "mode 'lora' needs at least one module in lora_targets")
@@ -342,6 +349,8 @@ def tokenize_and_pack(ds, # a `datasets` Dataset or IterableDataset with a `text
     return ds.map(pack, batched=True, **kw)
 
 # %% ../nbs/06_pretrain.ipynb #32fa426b
+BLOCK_COLUMNS = ('input_ids', 'labels', 'attention_mask', 'word', 'teacher_ids', 'teacher_word')
+
 class MixedBlocks(IterableDataset):
     "An endless, deterministic stream of blocks (dicts of tensors): target-language blocks with replay blocks at an exact ratio."
     def __init__(self,
@@ -372,8 +381,8 @@ class MixedBlocks(IterableDataset):
         replay = self._cycle(self.replay, self.seed + 1) if self.ratio > 0 else None
         for i in itertools.count():
             from_replay = replay is not None and math.floor((i + 1) * self.ratio) > math.floor(i * self.ratio)
-            ex = next(replay if from_replay else target)  # `input_ids`, and `labels` / `attention_mask` for conversations
-            yield {k: torch.tensor(ex[k], dtype=torch.long) for k in ('input_ids', 'labels', 'attention_mask') if k in ex}
+            ex = next(replay if from_replay else target)  # `input_ids`, and `labels` / `attention_mask` for conversations, the word columns
+            yield {k: torch.tensor(ex[k], dtype=torch.long) for k in BLOCK_COLUMNS if k in ex}
 
 # %% ../nbs/06_pretrain.ipynb #b61bd0e4
 def lm_loss(logits:torch.Tensor, # (B, T, V) predictions
@@ -414,40 +423,43 @@ def kl_to_reference(logits:torch.Tensor, # (B, T, V) predictions of the model be
 
 # %% ../nbs/06_pretrain.ipynb #44ee3bed
 class _ChunkedHeadLoss(torch.autograd.Function):
-    "[loss, ce, kl] of `head` applied to rows of hidden states, chunk by chunk; gradients taken in the forward, one chunk of logits at a time."
+    "[loss, ce, kl, word] of `head` applied to rows of hidden states, chunk by chunk; gradients taken in the forward, one chunk of logits at a time."
     @staticmethod
-    def forward(ctx, h, target, ref_h, head, ref_head, kl_weight, chunk, *params):
-        # h (N, d) hidden states, target (N,) ids or -100, ref_h (N, d) the reference's hidden states at the same positions, or None
+    def forward(ctx, h, target, ref_h, head, ref_head, kl_weight, chunk, word_w, word_value, *params):
+        # h (N, d) hidden states, target (N,) ids or -100, ref_h (N, d) the reference's hidden states at the same positions, or None;
+        # word_w (N,) each position's extra weight on its cross-entropy from the word term (its gradient, `word_term`), or None; word_value its value
         n_ce, n = (target != -100).sum().clamp(min=1), max(h.shape[0], 1)
-        wrt = ([h] if ctx.needs_input_grad[0] else []) + list(params)
         gh, gp = torch.zeros_like(h), [None] * len(params)  # a head-sized buffer per trained weight, owned from the first chunk on
         tot = torch.zeros(3, dtype=torch.float32, device=h.device)
         for i in range(0, h.shape[0], chunk):
             hc = h[i:i + chunk].detach().requires_grad_(ctx.needs_input_grad[0])
             with torch.enable_grad():
                 logits = head(hc).float()  # (c, V): the only logits alive
-                ce = F.cross_entropy(logits, target[i:i + chunk], ignore_index=-100, reduction='sum') / n_ce
+                nll = F.cross_entropy(logits, target[i:i + chunk], ignore_index=-100, reduction='none')  # (c,), 0 where -100
+                ce = nll.sum() / n_ce
                 kl = torch.zeros((), device=h.device)
                 if ref_h is not None:
                     with torch.no_grad(): ref_logp = F.log_softmax(ref_head(ref_h[i:i + chunk]).float(), -1)
                     logp = F.log_softmax(logits, -1)
                     kl = (logp.exp() * (logp - ref_logp)).sum() / n
                 loss = ce + kl_weight * kl
+                if word_w is not None: loss = loss + (word_w[i:i + chunk] * nll).sum()  # the word term's gradient, not its value
             if loss.requires_grad:
                 g = torch.autograd.grad(loss, [hc] * ctx.needs_input_grad[0] + list(params), allow_unused=True)
                 if ctx.needs_input_grad[0]: gh[i:i + chunk] = g[0]; g = g[1:]
                 for j, x in enumerate(g):
                     if x is not None: gp[j] = x if gp[j] is None else gp[j].add_(x)
-            tot += torch.stack([loss.detach(), ce.detach(), kl.detach()])
+            tot += torch.stack([ce.detach(), kl.detach(), torch.zeros((), device=h.device)])
         ctx.grads = (gh if ctx.needs_input_grad[0] else None, [torch.zeros_like(p) if x is None else x for p, x in zip(params, gp)])
-        return tot
+        w = torch.as_tensor(word_value, dtype=torch.float32, device=h.device)
+        return torch.stack([tot[0] + kl_weight * tot[1] + w, tot[0], tot[1], w])
 
     @staticmethod
-    def backward(ctx, g):  # g (3,): only the first entry, the loss, is differentiated (ce and kl are reported, not trained on)
+    def backward(ctx, g):  # g (4,): only the first entry, the loss, is differentiated (ce, kl and word are reported, not trained on)
         gh, gp = ctx.grads
         s = g[0]
         if s.item() != 1.0: gh, gp = (None if gh is None else gh * s), [x * s for x in gp]  # 1 unless the loss was scaled (fp16, accumulation)
-        return gh, None, None, None, None, None, None, *gp
+        return gh, None, None, None, None, None, None, None, None, *gp
 
 @contextlib.contextmanager
 def head_loss(model, # a causal LM (unwrapped: the module whose `get_output_embeddings` is the head)
@@ -457,14 +469,138 @@ def head_loss(model, # a causal LM (unwrapped: the module whose `get_output_embe
               ref_head=None, # the reference's output head (with `ref_hidden`)
               kl_weight:float=0., # weight of KL(P_model || P_ref)
               chunk:int=1024, # positions whose logits exist at once
+              word:torch.Tensor|None=None, # (B, T) the word (an id over the whole batch, `word_targets`) whose token each position predicts, -1 for none: the word term
+              teacher_nll:torch.Tensor|None=None, # (W,) the original model's negative log-likelihood of each word (`word_nll`)
+              word_weight:float=0., # weight of the word term (`word_term`)
              ):
-    "Within the block the model returns `[loss, ce, kl]` as `.logits`: mean CE over scored positions + `kl_weight` × mean KL, with one chunk of logits at a time."
+    "Within the block the model returns `[loss, ce, kl, word]` as `.logits`: mean CE over scored positions + `kl_weight` × mean KL + `word_weight` × the word term, with one chunk of logits at a time."
     params = [p for p in model.get_output_embeddings().parameters() if p.requires_grad]
     def fn(h, orig):
         pick = (lambda x: x.flatten(0, 1)) if keep is None else (lambda x: x[keep])
-        return _ChunkedHeadLoss.apply(pick(h), pick(target), None if ref_hidden is None else pick(ref_hidden),
-                                      orig, ref_head, kl_weight, chunk, *params)
+        hp, tp = pick(h), pick(target)
+        word_w, word_value = None, 0.
+        if word is not None and word_weight > 0:  # the model's own word likelihoods first, without a graph: the term's gradient weights each token's CE
+            with torch.no_grad():
+                nll = torch.cat([F.cross_entropy(orig(hp[i:i + chunk]).float(), tp[i:i + chunk], ignore_index=-100, reduction='none')
+                                 for i in range(0, hp.shape[0], chunk)]) if hp.shape[0] else hp.new_zeros(0)
+                value, word_w = word_term(nll, pick(word), teacher_nll)
+            word_value, word_w = word_weight * value.item(), word_weight * word_w
+        return _ChunkedHeadLoss.apply(hp, tp, None if ref_hidden is None else pick(ref_hidden),
+                                      orig, ref_head, kl_weight, chunk, word_w, word_value, *params)
     with swap_head(model, fn): yield
+
+
+# %% ../nbs/06_pretrain.ipynb #4a6200c6
+def _pad_id(tokenizer): return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+
+def shared_ends(enc, # a `tokenizers` Encoding of a text
+                other, # another Encoding of the same text
+               ) -> list[tuple[int, int]]:
+    "Pairs (i, j), increasing in both, of a token i of `enc` and a token j of `other` that end at the same character of the text."
+    def ends(e): return {end: j for j, (_, end) in enumerate(e.offsets)}  # the last token ending at a character (a letter split into bytes: its last byte)
+    a, b = ends(enc), ends(other)
+    pairs = []
+    for end in sorted(a.keys() & b.keys()):
+        i, j = a[end], b[end]
+        if not pairs or (i > pairs[-1][0] and j > pairs[-1][1]): pairs.append((i, j))
+    return pairs
+
+def check_same_pretokenizer(tokenizer, # the adapted tokenizer
+                            teacher_tokenizer, # the original's
+                           ):
+    "A clear error unless both tokenizers cut text into pre-tokens the same way (then their word boundaries coincide)."
+    pre = lambda t: json.loads(t.backend_tokenizer.to_str()).get('pre_tokenizer')
+    a, b = pre(tokenizer), pre(teacher_tokenizer)
+    if a != b:
+        name = lambda p: (p or {}).get('type', 'none')
+        raise VikhrError(f"the word term compares the two models word by word, so both tokenizers must cut text into pre-tokens the same way, "
+                         f"but the adapted tokenizer's pre-tokenizer ({name(a)}) differs from the original's ({name(b)}): adapt the tokenizer "
+                         f"with the original's pre-tokenizer (`vikhr tokenizer adapt` keeps it in every mode), or set word_ll_weight: 0")
+
+def tokenize_and_align(ds, # a `datasets` Dataset or IterableDataset with a `text` column
+                       tokenizer, # the (adapted) tokenizer of the model being trained
+                       teacher_tokenizer, # the original model's tokenizer
+                       block_size:int, # tokens of `tokenizer` per block
+                       teacher_block:int|None=None, # teacher tokens per block at most (default 4 × block_size)
+                       repeat_share:float=0.0, # share of documents followed by themselves, as in `tokenize_and_pack`
+                       seed:int=0, # which documents are repeated
+                      ):
+    "`ds` as blocks cut between words, with the teacher's tokens of the same text: columns `input_ids`, `labels`, `word`, `teacher_ids`, `teacher_word`."
+    check_same_pretokenizer(tokenizer, teacher_tokenizer)
+    if not 0 <= repeat_share <= 1: raise VikhrError(f'repeat_share must be in [0, 1], got {repeat_share}')
+    tb = teacher_block or 4 * block_size
+    eos, t_eos = tokenizer.eos_token_id, teacher_tokenizer.eos_token_id
+    if eos is None or t_eos is None: raise VikhrError('the word term ends every document with EOS in both tokenizations: both tokenizers need an eos_token')
+    pad, t_pad = _pad_id(tokenizer), _pad_id(teacher_tokenizer)
+    def align(batch, idx):
+        texts = [f'{t}\n\n{t}' if repeated(i, repeat_share, seed) else t for t, i in zip(batch['text'], idx)]
+        rows = {k: [] for k in ('input_ids', 'labels', 'word', 'teacher_ids', 'teacher_word')}
+        S, SW, T, TW, k = [], [], [], [], 0  # the block being filled: ids and word of each token, both tokenizations; words scored so far
+        def flush():
+            nonlocal S, SW, T, TW, k
+            if not S: return
+            n, m = block_size - len(S), tb - len(T)
+            rows['input_ids'].append(S + [pad] * n); rows['labels'].append(S + [-100] * n); rows['word'].append(SW + [-1] * n)
+            rows['teacher_ids'].append(T + [t_pad] * m); rows['teacher_word'].append(TW + [-1] * m)
+            S, SW, T, TW, k = [], [], [], [], 0
+        encs = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+        t_encs = teacher_tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+        for e, t in zip(encs, t_encs):
+            s_ids, t_ids = e.ids + [eos], t.ids + [t_eos]
+            a = b = 0
+            for i, j in shared_ends(e, t) + [(len(e.ids), len(t.ids))]:  # EOS: the end both share
+                ws, wt = s_ids[a:i + 1], t_ids[b:j + 1]; a, b = i + 1, j + 1
+                if len(ws) > block_size or len(wt) > tb: flush(); continue  # a word longer than a block: left out
+                if len(S) + len(ws) > block_size or len(T) + len(wt) > tb: flush()
+                w = k if S else -1; k += bool(S)  # a block's first word is not scored
+                S += ws; SW += [w] * len(ws); T += wt; TW += [w] * len(wt)
+        flush()  # the batch's last block, padded
+        return rows
+    kw = {} if getattr(ds, 'num_rows', None) is None else {'desc': f'aligning words in blocks of {block_size}'}
+    return ds.map(align, batched=True, with_indices=True, remove_columns=['text'], **kw)
+
+
+# %% ../nbs/06_pretrain.ipynb #e6aa7263
+def word_targets(word:torch.Tensor, # (B, T) the word each token belongs to, -1 for none (`tokenize_and_align`)
+                 stride:int|None=None, # word ids per block (default T)
+                ) -> torch.Tensor:
+    "(B, T) the word whose token each position predicts (position t: token t+1), as an id over the batch (block b's word k: b × stride + k), -1 for none."
+    nxt = F.pad(word[:, 1:], (0, 1), value=-1)
+    return torch.where(nxt >= 0, nxt + torch.arange(word.shape[0], device=word.device)[:, None] * (stride or word.shape[1]), -1)
+
+def word_nll(nll:torch.Tensor, # negative log-likelihoods of the positions (any shape)
+             word:torch.Tensor, # the word each position predicts (same shape, `word_targets`), -1 for none
+             n_words:int, # how many word ids there are
+            ) -> torch.Tensor:
+    "(n_words,) each word's negative log-likelihood: the sum over the positions that predict its tokens."
+    m = word >= 0
+    return torch.zeros(n_words, dtype=torch.float32, device=nll.device).index_add(0, word[m], nll[m].float())
+
+def word_term(nll:torch.Tensor, # (N,) the model's negative log-likelihood at each position
+              word:torch.Tensor, # (N,) the word each position predicts, -1 for none
+              teacher_nll:torch.Tensor, # (W,) the teacher's negative log-likelihood of each word (`teacher_word_nll`)
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    "(value, weights): the mean over the words present of max(0, model's word NLL − teacher's)², and its gradient with respect to each position's NLL."
+    W = teacher_nll.shape[0]; m = word >= 0
+    present = torch.zeros(W, dtype=torch.bool, device=nll.device); present[word[m]] = True
+    gap = (word_nll(nll, word, W) - teacher_nll).clamp(min=0) * present
+    n = present.sum().clamp(min=1)
+    return (gap ** 2).sum() / n, torch.where(m, 2 * gap.detach()[word.clamp(min=0)] / n, 0.)
+
+@torch.no_grad()
+def teacher_word_nll(teacher, # the original model
+                     teacher_ids:torch.Tensor, # (B, Tt) the same text in its tokens (`tokenize_and_align`)
+                     teacher_word:torch.Tensor, # (B, Tt) the word each of them belongs to
+                     block_size:int, # the model's block length (word ids are unique over the batch through it)
+                     chunk:int=1024, # positions whose logits exist at once
+                    ) -> torch.Tensor:
+    "(B × block_size,) the teacher's negative log-likelihood of each word of the batch, read in its own tokens."
+    wt = word_targets(teacher_word, block_size)  # the same ids as the model's words
+    tgt = torch.where(wt >= 0, scored_targets(teacher_ids), -100)
+    used = (wt >= 0).any(0).nonzero()
+    L = int(used.max()) + 1 if len(used) else 1  # the teacher reads up to its last scored position, not its padding
+    return word_nll(token_nll(teacher, teacher_ids[:, :L], tgt[:, :L], chunk=chunk), wt[:, :L], teacher_ids.shape[0] * block_size)
+
 
 # %% ../nbs/06_pretrain.ipynb #1343c643
 _ROLES = ('system', 'user', 'assistant')
@@ -513,8 +649,6 @@ def format_conversation(tokenizer, # a tokenizer with a chat template
     return {'input_ids': ids, 'labels': labels}
 
 # %% ../nbs/06_pretrain.ipynb #cc6e157b
-def _pad_id(tokenizer): return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-
 def tokenize_chat(ds, # a `datasets` Dataset or IterableDataset whose `text` column holds conversations (`load_corpus(..., text_field='messages')`)
                   tokenizer, # a tokenizer with a chat template
                   block_size:int, # tokens per block; a longer conversation is an error
@@ -737,6 +871,12 @@ class _LivePlot:
 # %% ../nbs/06_pretrain.ipynb #4ad70d08
 def _use_cpu(cfg): return cfg.cpu or get_device().type == 'cpu'
 
+def _frozen(m, accelerator):
+    "A model that is read, never trained, on the run's device: no gradients, and in half precision under mixed precision (no float32 master weights needed)."
+    m = m.requires_grad_(False).eval().to(accelerator.device)
+    if accelerator.mixed_precision in ('bf16', 'fp16'): m.to({'bf16': torch.bfloat16, 'fp16': torch.float16}[accelerator.mixed_precision])
+    return m
+
 def _mixed_precision(cfg):
     if cfg.mixed_precision != 'auto': return cfg.mixed_precision
     if os.environ.get('ACCELERATE_MIXED_PRECISION'): return None  # set by `accelerate launch` or its config file
@@ -806,11 +946,18 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
     set_seed(cfg.seed)
     # -- 2. tokenizer, data, model, optimizer, schedule
     model, tokenizer = load_model(cfg.model, tokenizer=cfg.tokenizer, dtype='float32')
+    teacher = None
+    if cfg.word_ll_weight > 0:  # the original model, read in its own tokens: the word term's target (see "Copying by the word")
+        teacher, teacher_tok = load_model(cfg.word_ll_model, dtype='float32')
+        tb = min(4 * cfg.block_size, getattr(teacher.config, 'max_position_embeddings', None) or 4 * cfg.block_size)
     from vikhr_nb.data import load_corpus  # imported here: datasets is slow to import and `vikhr --help` does not need it
     with accelerator.main_process_first():  # the main process tokenizes and caches; the others read its cache
         if cfg.data_format == 'chat':  # conversations: loss on the answers only (see "Conversations" above)
             target = chat_blocks(cfg.train_data, tokenizer, cfg.block_size, cfg.pack, cfg.streaming)
             replay = chat_blocks(cfg.replay_data, tokenizer, cfg.block_size, cfg.pack, cfg.streaming) if cfg.replay_ratio > 0 else None
+        elif teacher is not None:  # blocks cut between words, each with the original's tokens of the same text
+            target = tokenize_and_align(load_corpus(cfg.train_data, streaming=cfg.streaming), tokenizer, teacher_tok, cfg.block_size, tb, cfg.repeat_share, cfg.seed)
+            replay = tokenize_and_align(load_corpus(cfg.replay_data, streaming=cfg.streaming), tokenizer, teacher_tok, cfg.block_size, tb) if cfg.replay_ratio > 0 else None
         else:
             target = tokenize_and_pack(load_corpus(cfg.train_data, streaming=cfg.streaming), tokenizer, cfg.block_size, cfg.repeat_share, cfg.seed)
             replay = tokenize_and_pack(load_corpus(cfg.replay_data, streaming=cfg.streaming), tokenizer, cfg.block_size) if cfg.replay_ratio > 0 else None
@@ -824,9 +971,8 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
 
     ref_model = None
     if cfg.kl_weight > 0:  # the frozen reference: this stage's starting model (see "The loss" above)
-        ref_model = copy.deepcopy(model).requires_grad_(False).eval().to(accelerator.device)
-        if accelerator.mixed_precision in ('bf16', 'fp16'):  # a frozen model needs no float32 master weights: half the memory
-            ref_model.to({'bf16': torch.bfloat16, 'fp16': torch.float16}[accelerator.mixed_precision])
+        ref_model = _frozen(copy.deepcopy(model), accelerator)
+    if teacher is not None: teacher = _frozen(teacher, accelerator)
     model.config.use_cache = False
     if cfg.gradient_checkpointing: _checkpointing(model, True)
     model = prepare_model(model, cfg).train()
@@ -880,7 +1026,7 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
     if step == 0: run_eval()
     # -- 5. the loop
     pbar = tqdm(total=cfg.max_steps, initial=step, disable=not (cfg.progress and accelerator.is_local_main_process), desc=f'{cfg.mode}')
-    loss_sum = torch.zeros(3, device=accelerator.device)  # (loss, ce, kl) summed over the micro-batches of one step
+    loss_sum = torch.zeros(4, device=accelerator.device)  # (loss, ce, kl, word term) summed over the micro-batches of one step
     t0, t_train, steps_timed, stopped = time.perf_counter(), 0.0, 0, False
     if step >= cfg.max_steps: train_dl = []  # resumed from the final checkpoint: only the model is left to save
     net = accelerator.unwrap_model(model)                   # the module whose head `head_loss` / `head_at` reach
@@ -891,6 +1037,11 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
         labels, attention_mask = batch.get('labels'), batch.get('attention_mask')  # (B, T) each, conversations only
         with accelerator.accumulate(model):                 # no gradient all-reduce until the last micro-batch
             target = scored_targets(input_ids, labels)      # (B, T): labels -100 off the answers and on padding
+            word = teacher_nll = None
+            if teacher is not None:                         # the original's likelihood of each word, in its own tokens
+                with accelerator.autocast():
+                    teacher_nll = teacher_word_nll(teacher, batch['teacher_ids'], batch['teacher_word'], input_ids.shape[1], cfg.loss_chunk or 1024)
+                word = word_targets(batch['word'])          # (B, T): the word each position predicts
             if chunked:  # the loss without the full logits: the model returns [loss, ce, kl] (see `head_loss`)
                 ref_h = None
                 if ref_model is not None:
@@ -898,9 +1049,9 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
                         ref_h = ref_model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, d) final hidden states
                 keep = (attention_mask.bool() if attention_mask is not None else None) if ref_model is not None else \
                        (target != -100 if cfg.head_positions == 'scored' else None)
-                with head_loss(net, target, keep, ref_h, ref_head, cfg.kl_weight, cfg.loss_chunk):
-                    lck = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (3,): loss, ce, kl
-                loss, ce, kl = lck[0], lck[1].detach(), lck[2].detach()
+                with head_loss(net, target, keep, ref_h, ref_head, cfg.kl_weight, cfg.loss_chunk, word, teacher_nll, cfg.word_ll_weight):
+                    lck = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (4,): loss, ce, kl, word term
+                loss, ce, kl, wl = lck[0], lck[1].detach(), lck[2].detach(), lck[3].detach()
             else:
                 keep = target != -100 if labels is not None and ref_model is None and cfg.head_positions == 'scored' else None
                 with head_at(net, keep):
@@ -911,23 +1062,28 @@ def train_stage(cfg:TrainConfig, # one stage (no `stages`); see `TrainConfig`
                     with torch.no_grad(), accelerator.autocast():
                         ref_logits = ref_model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V), no graph
                     kl = kl_to_reference(logits, ref_logits, attention_mask)
-                loss = ce + cfg.kl_weight * kl
+                wl = torch.zeros((), device=ce.device)
+                if teacher is not None:
+                    flat, tg, wd = (logits, target[keep], word[keep]) if logits.dim() == 2 else (logits.flatten(0, 1), target.flatten(), word.flatten())
+                    wl = cfg.word_ll_weight * word_term(F.cross_entropy(flat.float(), tg, ignore_index=-100, reduction='none'), wd, teacher_nll)[0]
+                loss = ce + cfg.kl_weight * kl + wl
             accelerator.backward(loss)                      # divides by grad_accum_steps for us
             grad_norm = None
             if accelerator.sync_gradients and cfg.max_grad_norm > 0:
                 grad_norm = accelerator.clip_grad_norm_(trained, cfg.max_grad_norm)
             optimizer.step()                                # a no-op until the last micro-batch
             optimizer.zero_grad(set_to_none=True)
-            loss_sum += torch.stack([loss.detach(), ce.detach(), kl.detach()])
+            loss_sum += torch.stack([loss.detach(), ce.detach(), kl.detach(), wl.detach()])
         if not accelerator.sync_gradients: continue
         # one optimizer step done
         lr_scheduler.step(); step += 1; pbar.update(1)
         dt = time.perf_counter() - t0; t_train += dt; steps_timed += 1
         if step % cfg.log_every == 0 or step == cfg.max_steps:
-            l, c, k = (accelerator.reduce(loss_sum, 'mean') / cfg.grad_accum_steps).tolist()  # mean over processes and micro-batches
+            l, c, k, w = (accelerator.reduce(loss_sum, 'mean') / cfg.grad_accum_steps).tolist()  # mean over processes and micro-batches
             m = {'step': step, 'loss': l, 'ce': c, **{f"lr_{g['name']}": g['lr'] for g in optimizer.param_groups},
                  'tokens': step * tokens_per_step, 'step_time': dt, 'tokens_per_s': steps_timed * tokens_per_step / t_train}
             if ref_model is not None: m['kl'] = k
+            if teacher is not None: m['word_term'] = w  # word_ll_weight x the word term: its share of the loss
             if grad_norm is not None: m['grad_norm'] = float(grad_norm)
             record(m); pbar.set_postfix(loss=f'{l:.3f}')
         loss_sum.zero_()
